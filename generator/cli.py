@@ -1,0 +1,137 @@
+"""The command line: each command parses its options and calls one typed function.
+
+Errors: a GeneratorError prints one line ``error: ...`` and exits with its code (2 for bad
+input); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from generator import __version__
+from generator.errors import GeneratorError
+from generator.layout import Repo
+
+
+def _repo(ctx: click.Context) -> Repo:
+    return Repo.find(ctx.obj.get("repo"))
+
+
+def _site_names(repo: Repo, sites: tuple[str, ...], all_sites: bool) -> tuple[str, ...]:
+    if sites and all_sites:
+        raise click.UsageError("give --site or --all, not both")
+    if not sites and not all_sites:
+        raise click.UsageError("name a site with --site NAME (repeatable) or use --all")
+    for site in sites:
+        repo.check_site_name(site)
+    return sites
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The GitOps repository (default: the nearest directory above the current one holding sites/).")
+@click.version_option(__version__, prog_name="generator")
+@click.pass_context
+def cli(ctx: click.Context, repo: Path | None) -> None:
+    """Render and validate the LiteLLM GitOps tree."""
+    ctx.ensure_object(dict)
+    ctx.obj["repo"] = repo
+
+
+@cli.command()
+@click.option("--site", "sites", multiple=True, metavar="NAME", help="Site to render (repeatable).")
+@click.option("--all", "all_sites", is_flag=True, help="Render every site and remove outputs of deleted sites.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 with a unified diff if the tree is stale.")
+@click.option("--dry-run", is_flag=True, help="Write nothing; list what would be created, updated or deleted.")
+@click.option("--validate/--no-validate", default=True, show_default=True,
+              help="Build and kubeconform-check the staged tree before swapping it in.")
+@click.option("-v", "--verbose", is_flag=True, help="Also list unchanged files.")
+@click.pass_context
+def render(ctx: click.Context, sites: tuple[str, ...], all_sites: bool, check: bool, dry_run: bool,
+           validate: bool, verbose: bool) -> None:
+    """Render sites/<site>/site.yaml into base/, overlays/<site>/ and deploy/*/<site>/."""
+    from generator.rendering import RenderRequest, run_render
+
+    repo = _repo(ctx)
+    names = _site_names(repo, sites, all_sites)
+    request = RenderRequest(names, check=check, dry_run=dry_run, validate=validate and not (check or dry_run),
+                            verbose=verbose)
+    ctx.exit(run_render(repo, request))
+
+
+@cli.command()
+@click.option("--site", "sites", multiple=True, metavar="NAME", help="Site to validate (repeatable).")
+@click.option("--all", "all_sites", is_flag=True, help="Validate every site and the fleet index.")
+@click.pass_context
+def validate(ctx: click.Context, sites: tuple[str, ...], all_sites: bool) -> None:
+    """kustomize build + kubeconform -strict, offline, for each site's overlay and entry points."""
+    from generator.validate import validate_sites
+
+    repo = _repo(ctx)
+    names = _site_names(repo, sites, all_sites) or tuple(repo.site_names())
+    directories, resources = validate_sites(repo, list(names), fleet=all_sites)
+    click.echo(f"valid: {directories} kustomization(s), {resources} resource(s), strict, offline")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def doctor(as_json: bool) -> None:
+    """Which tools are found, their versions, and what is missing."""
+    from generator.doctor import check_tools
+
+    rows = check_tools()
+    if as_json:
+        click.echo(json.dumps([row.__dict__ for row in rows], indent=2))
+    else:
+        for row in rows:
+            mark = "ok " if row.ok else "MISSING"
+            click.echo(f"{mark:<8} {row.name:<12} {row.version or '-':<14} pinned {row.pinned:<10} {row.path or ''}"
+                       + (f"  ({row.note})" if row.note else ""))
+    sys.exit(0 if all(row.ok for row in rows) else 1)
+
+
+@cli.command()
+@click.option("--check", is_flag=True, help="Exit 1 if schema/site.schema.json is stale.")
+@click.pass_context
+def schema(ctx: click.Context, check: bool) -> None:
+    """Write the JSON Schema of site.yaml to schema/site.schema.json (for editors)."""
+    from generator.site_schema import SCHEMA_PATH, schema_bytes
+
+    repo = _repo(ctx)
+    target = repo.root / SCHEMA_PATH
+    data = schema_bytes()
+    if check:
+        if not target.is_file() or target.read_bytes() != data:
+            click.echo(f"{SCHEMA_PATH} is stale; run 'generator schema'")
+            ctx.exit(1)
+        click.echo(f"{SCHEMA_PATH} is up to date")
+        return
+    if target.is_file() and target.read_bytes() == data:
+        click.echo(f"unchanged {SCHEMA_PATH}")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    click.echo(f"written {SCHEMA_PATH}")
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="generator", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except GeneratorError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

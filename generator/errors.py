@@ -1,0 +1,61 @@
+"""The one error tree. Every expected failure is a GeneratorError with a message for the user.
+
+The CLI's top-level handler prints ``error: <message>`` and exits with ``exit_code``.
+Anything that is not a GeneratorError is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class GeneratorError(Exception):
+    """An expected failure; the message says what failed, where, and what to do."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(GeneratorError):
+    """Bad input from the user (options, site files): exit status 2."""
+
+    exit_code = 2
+
+
+class SiteError(UsageError):
+    """An invalid site file. Names the file, the line where known, the field path and the problem."""
+
+    def __init__(self, file: Path | str, problem: str, *, field: str = "", line: int | None = None) -> None:
+        self.file = str(file)
+        self.field = field
+        self.line = line
+        self.problem = problem
+        where = self.file if line is None else f"{self.file}:{line}"
+        what = f"{field}: {problem}" if field else problem
+        super().__init__(f"{where}: {what}")
+
+
+class ToolMissing(GeneratorError):
+    """A required external tool was not found."""
+
+    def __init__(self, tool: str, hint: str) -> None:
+        super().__init__(f"{tool} not found: {hint}")
+        self.tool = tool
+
+
+class ToolFailed(GeneratorError):
+    """An external tool ran and failed."""
+
+
+class ValidationFailed(GeneratorError):
+    """Rendered manifests failed kustomize or kubeconform."""
+
+
+class WriteFailed(GeneratorError):
+    """The output tree could not be written; the previous tree is intact."""

@@ -1,0 +1,70 @@
+"""Where things live in a GitOps repository managed by the generator."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.errors import UsageError
+
+SITE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Repo:
+    root: Path
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> "Repo":
+        """The nearest directory at or above ``start`` (default: $GENERATOR_REPO or cwd) holding ``sites/``."""
+        env_root = os.environ.get("GENERATOR_REPO")
+        here = Path(start or env_root or Path.cwd()).resolve()
+        for candidate in (here, *here.parents):
+            if (candidate / "sites").is_dir():
+                return cls(candidate)
+        raise UsageError(f"{here}: not inside a generator repository (no sites/ directory here or above)")
+
+    @property
+    def sites_dir(self) -> Path:
+        return self.root / "sites"
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch space for staging and the lock; ignored by git."""
+        return self.root / ".generator"
+
+    def site_dir(self, site: str) -> Path:
+        return self.sites_dir / site
+
+    def site_file(self, site: str) -> Path:
+        return self.site_dir(site) / "site.yaml"
+
+    def site_names(self) -> list[str]:
+        if not self.sites_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.sites_dir.iterdir() if (p / "site.yaml").is_file())
+
+    def check_site_name(self, site: str) -> None:
+        if not SITE_NAME.match(site):
+            raise UsageError(f"site name {site!r} is invalid: use lowercase letters, digits and '-' (at most 40)")
+        if not self.site_file(site).is_file():
+            known = ", ".join(self.site_names()) or "none"
+            raise UsageError(f"{self.rel(self.site_file(site))}: unknown site {site!r} (known sites: {known})")
+
+    def rel(self, path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+# Output roots, relative to the repository root. A site owns its three directories whole;
+# the base and the root kustomization are shared by every site.
+BASE_DIR = "base"
+ROOT_KUSTOMIZATION = "kustomization.yaml"
+
+
+def site_output_dirs(site: str) -> tuple[str, ...]:
+    return (f"overlays/{site}", f"deploy/flux/{site}", f"deploy/argocd/{site}")

@@ -1,0 +1,152 @@
+"""Read a site file into a Site, or fail with one message naming file, line, field and problem."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from generator.errors import SiteError
+from generator.layout import Repo
+from generator.model import Site
+from generator.yamlio import YamlSyntaxError, line_of, load_with_lines, to_plain
+
+MAX_SITE_FILE_BYTES = 1_000_000
+
+
+def load_site(repo: Repo, name: str) -> Site:
+    repo.check_site_name(name)
+    return load_site_file(repo.site_file(name), display=repo.rel(repo.site_file(name)))
+
+
+def load_site_file(path: Path, *, display: str | None = None) -> Site:
+    shown = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SiteError(shown, f"cannot read: {exc.strerror}") from exc
+    if len(raw) > MAX_SITE_FILE_BYTES:
+        raise SiteError(shown, f"file is larger than {MAX_SITE_FILE_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SiteError(shown, f"not UTF-8 text (byte {exc.start})") from exc
+    try:
+        tree = load_with_lines(text)
+    except YamlSyntaxError as exc:
+        raise SiteError(shown, exc.problem, line=exc.line) from exc
+    if tree is None:
+        raise SiteError(shown, "file is empty: a site needs at least 'domain'")
+    if not isinstance(tree, dict):
+        raise SiteError(shown, f"top level must be a mapping of settings, found {_kind(tree)}", line=1)
+    try:
+        return Site.model_validate(to_plain(tree))
+    except ValidationError as exc:
+        raise _site_error(shown, tree, exc) from exc
+
+
+def _site_error(shown: str, tree: Any, exc: ValidationError) -> SiteError:
+    """The most useful error, with its field path (camelCase, as written) and its line."""
+    errors = sorted(exc.errors(include_url=False), key=_rank)
+    first = errors[0]
+    loc = tuple(first["loc"])
+    ctx = first.get("ctx") or {}
+    if first["type"] == "duplicate":
+        loc = (*loc, ctx["index"], ctx["field"])
+    path = _real_path(tree, loc, missing=first["type"] == "missing")
+    field = _format_path(path)
+    problem = _problem(first)
+    if first["type"] == "extra_forbidden":
+        problem += _suggestion(path[-1] if path else "", first)
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return SiteError(shown, problem + more, field=field or "(top level)", line=line_of(tree, path))
+
+
+def _rank(error: dict[str, Any]) -> tuple[int, int]:
+    # Unknown keys first (a typo explains the 'missing' error that comes with it), then the most
+    # specific location: for a union, the member that got furthest.
+    return (0 if error["type"] == "extra_forbidden" else 1, -len(error["loc"]))
+
+
+def _real_path(tree: Any, loc: tuple[Any, ...], *, missing: bool) -> tuple[Any, ...]:
+    """Drop pydantic's union member tags ('str', 'SecretHeader', ...) from an error location."""
+    path: list[Any] = []
+    node = tree
+    for position, part in enumerate(loc):
+        last = position == len(loc) - 1
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and last and missing:
+            path.append(part)  # a required key that is absent
+        # anything else is a union tag or lies below a scalar: not part of what the user wrote
+    return tuple(path)
+
+
+def _suggestion(key: Any, error: dict[str, Any]) -> str:
+    from generator.model import Site
+
+    known = _known_keys(Site, tuple(error["loc"])[:-1])
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _known_keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
+    """camelCase keys accepted at ``loc`` of the Site model (best effort, for suggestions only)."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", {})
+        match = next((f for name, f in fields.items() if (f.alias or name) == part), None)
+        if match is None:
+            return []
+        model = _model_in(match.annotation)
+    return [(f.alias or name) for name, f in getattr(model, "model_fields", {}).items()]
+
+
+def _model_in(annotation: Any) -> Any:
+    if hasattr(annotation, "model_fields"):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _format_path(path: tuple[Any, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _problem(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see schema/site.schema.json)"
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if kind.endswith("_type") or kind in {"literal_error", "enum"}:
+        return f"{message} (found {_kind(error.get('input'))}: {_short(error.get('input'))})"
+    return message
+
+
+def _kind(value: Any) -> str:
+    kinds = ((bool, "a boolean"), (dict, "a mapping"), (list, "a list"), (str, "a string"), (int, "an integer"), (float, "a number"))
+    if value is None:
+        return "nothing"
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,465 @@
+"""The closed, typed model of ``sites/<site>/site.yaml``.
+
+Unknown keys are errors everywhere. Defaults reproduce the original Thinkube component
+(deployment facts, section 1) with its flaws (section 2) corrected. Field names are camelCase,
+like Kubernetes objects; the JSON Schema for editors is generated from this module
+(``generator schema``) and published as ``schema/site.schema.json``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+# LiteLLM releases before 1.84.0 have a Host-header auth bypass (CVE-2026-49468).
+MIN_LITELLM_VERSION = (1, 84, 0)
+DEFAULT_IMAGE_REPOSITORY = "ghcr.io/berriai/litellm-non_root"
+DEFAULT_IMAGE_TAG = "v1.84.0-stable"
+DEFAULT_WAIT_IMAGE = "busybox:1.37.0"
+
+DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){DNS_LABEL}(\.{DNS_LABEL})+$")
+DNS_LABEL_RE = re.compile(rf"^{DNS_LABEL}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+DURATION_RE = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
+QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
+IMAGE_REPO_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*$")
+URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
+GIT_URL_RE = re.compile(r"^(https://|ssh://|http://)[^\s]+$")
+
+
+def _check(pattern: re.Pattern[str], what: str):
+    def validate(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"{value!r} is not a valid {what}")
+        return value
+
+    return AfterValidator(validate)
+
+
+Hostname = Annotated[str, _check(HOSTNAME_RE, "DNS hostname (lowercase labels separated by dots)")]
+DnsLabel = Annotated[str, _check(DNS_LABEL_RE, "DNS label (lowercase letters, digits and '-', at most 63)")]
+EnvName = Annotated[str, _check(ENV_NAME_RE, "environment variable name")]
+SecretKey = Annotated[str, _check(SECRET_KEY_RE, "secret key name (UPPER_SNAKE_CASE)")]
+Duration = Annotated[str, _check(DURATION_RE, "duration such as 30s, 5m or 1h")]
+def _number_as_text(value: object) -> object:
+    # `cpu: 1` is a YAML integer; Kubernetes quantities are strings.
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+Quantity = Annotated[
+    str, BeforeValidator(_number_as_text), _check(QUANTITY_RE, "Kubernetes quantity such as 500m, 512Mi or 2Gi")
+]
+HttpUrl = Annotated[str, _check(URL_RE, "http(s) URL")]
+GitUrl = Annotated[str, _check(GIT_URL_RE, "git URL (https:// or ssh://)")]
+
+
+def _refuse_duplicates(values: list[str], what: str, field: str) -> None:
+    """Raise an error whose context names the repeated entry, so the loader can point at its line."""
+    seen: dict[str, int] = {}
+    for index, value in enumerate(values):
+        if value in seen:
+            raise PydanticCustomError(
+                "duplicate",
+                "duplicate {what} '{value}' (first used by entry {first})",
+                {"what": what, "value": value, "first": seen[value], "index": index, "field": field},
+            )
+        seen[value] = index
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        strict=True,
+        use_enum_values=True,
+    )
+
+
+class Image(Model):
+    repository: Annotated[str, _check(IMAGE_REPO_RE, "image repository")] = DEFAULT_IMAGE_REPOSITORY
+    tag: str | None = DEFAULT_IMAGE_TAG
+    digest: Annotated[str, _check(DIGEST_RE, "image digest (sha256:<64 hex>)")] | None = None
+    pull_policy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
+
+    @field_validator("tag")
+    @classmethod
+    def _pinned_release(cls, tag: str | None) -> str | None:
+        if tag is None:
+            return None
+        if not TAG_RE.match(tag):
+            raise ValueError(f"{tag!r} is not a valid image tag")
+        if "latest" in tag.lower():
+            raise ValueError(f"{tag!r} is a mutable tag; pin a release tag such as {DEFAULT_IMAGE_TAG} or a digest")
+        found = VERSION_RE.search(tag)
+        if not found:
+            raise ValueError(f"{tag!r} names no release version; pin a release tag such as {DEFAULT_IMAGE_TAG} or a digest")
+        version = tuple(int(part) for part in found.groups())
+        if version < MIN_LITELLM_VERSION:
+            minimum = ".".join(map(str, MIN_LITELLM_VERSION))
+            raise ValueError(
+                f"LiteLLM {'.'.join(map(str, version))} is older than {minimum} "
+                f"(Host-header auth bypass CVE-2026-49468); use {minimum} or newer"
+            )
+        return tag
+
+    @model_validator(mode="after")
+    def _tag_or_digest(self) -> "Image":
+        if self.tag is None and self.digest is None:
+            raise ValueError("set a tag or a digest")
+        return self
+
+    @property
+    def reference(self) -> str:
+        ref = self.repository
+        if self.tag:
+            ref += f":{self.tag}"
+        if self.digest:
+            ref += f"@{self.digest}"
+        return ref
+
+
+class ResourceList(Model):
+    cpu: Quantity
+    memory: Quantity
+
+
+class Resources(Model):
+    requests: ResourceList = ResourceList(cpu="100m", memory="512Mi")
+    limits: ResourceList = ResourceList(cpu="1", memory="2Gi")
+
+
+class GatewayRef(Model):
+    name: DnsLabel = "thinkube-gateway"
+    namespace: DnsLabel = "gateway-system"
+    section_name: DnsLabel | None = "https"
+
+
+class HttpRoute(Model):
+    name: DnsLabel = "litellm-route"
+    gateway: GatewayRef = GatewayRef()
+    request_timeout: Duration = "600s"
+
+
+class Ingress(Model):
+    name: DnsLabel = "litellm"
+    class_name: DnsLabel = "nginx"
+    tls_secret_name: DnsLabel | None = None
+    annotations: dict[str, str] = Field(
+        default_factory=lambda: {
+            "nginx.ingress.kubernetes.io/proxy-body-size": "10m",
+            "nginx.ingress.kubernetes.io/proxy-connect-timeout": "600",
+            "nginx.ingress.kubernetes.io/proxy-read-timeout": "600",
+            "nginx.ingress.kubernetes.io/proxy-send-timeout": "600",
+        }
+    )
+
+
+class Routing(Model):
+    type: Literal["httproute", "ingress"] = "httproute"
+    httproute: HttpRoute = HttpRoute()
+    ingress: Ingress = Ingress()
+
+
+class Claims(Model):
+    user_id: str = "preferred_username"
+    email: str = "email"
+    # Flaw 7: realm_access.roles yields Keycloak role names. The bootstrap adds a protocol mapper
+    # that puts the LiteLLM role (proxy_admin, internal_user, ...) into this claim.
+    role: str = "litellm_role"
+
+
+class Keycloak(Model):
+    url: HttpUrl | None = None  # default https://auth.<domain>
+    realm: DnsLabel = "thinkube"
+    client_id: DnsLabel = "litellm"
+    client_name: str = "LiteLLM Proxy"
+    scope: str = "openid profile email roles"
+    admin_scope: DnsLabel = "litellm_proxy_admin"
+    admin_role: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "AI_ADMIN"
+    user_role: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "AI_USER"
+    admin_users: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=lambda: ["admin"])
+    proxy_admin_id: str = "admin"
+    claims: Claims = Claims()
+
+
+class Postgres(Model):
+    host: Hostname = "postgresql-official.postgres.svc.cluster.local"
+    port: Annotated[int, Field(ge=1, le=65535)] = 5432
+    database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "litellm"
+    role: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "litellm"
+
+
+class S3(Model):
+    endpoint: HttpUrl = "http://seaweedfs-s3.seaweedfs.svc.cluster.local:8333"
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = "litellm-cache"
+    region: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")] = "us-east-1"
+
+
+CallType = Literal[
+    "completion", "acompletion", "embedding", "aembedding", "atranscription", "transcription",
+    "atext_completion", "text_completion", "arerank", "rerank",
+]
+
+
+class Cache(Model):
+    enabled: bool = True
+    ttl: Annotated[int, Field(ge=1)] | None = 3600
+    call_types: list[CallType] = Field(default_factory=lambda: ["completion", "acompletion", "embedding", "aembedding"])
+    path: Annotated[str, Field(pattern=r"^[A-Za-z0-9_./-]+$")] | None = None
+
+    @field_validator("call_types")
+    @classmethod
+    def _no_duplicates(cls, values: list[str]) -> list[str]:
+        if len(set(values)) != len(values):
+            raise ValueError("call types must not repeat")
+        if not values:
+            raise ValueError("list at least one call type")
+        return values
+
+
+class GeneralSettings(Model):
+    """LiteLLM ``general_settings`` (deployment facts, sections 1 and 3)."""
+
+    proxy_batch_write_at: Annotated[int, Field(ge=1)] = 60
+    disable_spend_logs: bool = False
+    ui_access_mode: Literal["all", "admin_only"] = "all"
+    database_connection_pool_limit: Annotated[int, Field(ge=1, le=1000)] = 10
+    allow_requests_on_db_unavailable: bool = True
+    store_model_in_db: bool = True
+    mode: Literal["PRODUCTION", "DEV"] = "PRODUCTION"
+
+
+class Ui(Model):
+    username: Annotated[str, Field(min_length=1, pattern=r"^\S+$")] = "admin"
+
+
+class ModelEntry(Model):
+    name: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+    model: Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
+    api_key_secret: SecretKey | None = None
+    api_base: HttpUrl | None = None
+    rpm: Annotated[int, Field(ge=1)] | None = None
+    tpm: Annotated[int, Field(ge=1)] | None = None
+    timeout: Annotated[int, Field(ge=1)] | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+
+
+class SecretHeader(Model):
+    secret_key: SecretKey
+
+
+class PassThroughEndpoint(Model):
+    path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_./-]*$")]
+    target: HttpUrl
+    headers: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+$")], str | SecretHeader] = Field(default_factory=dict)
+    forward_headers: bool = False
+
+
+class Flux(Model):
+    enabled: bool = True
+    namespace: DnsLabel = "flux-system"
+    url: GitUrl = "ssh://git@git.example.com/platform/litellm-gitops.git"
+    branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")] = "main"
+    interval: Duration = "1m"
+    sync_interval: Duration = "10m"
+    timeout: Duration = "5m"
+    secret_ref: DnsLabel | None = None
+
+
+class ArgoDestination(Model):
+    server: HttpUrl = "https://kubernetes.default.svc"
+
+
+class ArgoCd(Model):
+    enabled: bool = True
+    namespace: DnsLabel = "argocd"
+    repo_url: GitUrl = "ssh://git@git.example.com/platform/litellm-gitops.git"
+    target_revision: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")] = "main"
+    project: DnsLabel = "default"
+    destination: ArgoDestination = ArgoDestination()
+
+
+class GitOps(Model):
+    flux: Flux = Flux()
+    argocd: ArgoCd = ArgoCd()
+
+
+class Discovery(Model):
+    enabled: bool = True
+    display_name: str = "LiteLLM"
+    description: str = "Unified LLM API proxy with cost tracking and load balancing"
+    type: str = "optional"
+    category: str = "ai"
+    icon: str = "/icons/tk_ai.svg"
+    component_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = "0.1.0"
+    dependencies: list[str] = Field(default_factory=lambda: ["postgresql", "keycloak", "seaweedfs"])
+
+
+class Pdb(Model):
+    enabled: bool = False
+    min_available: Annotated[int, Field(ge=0)] = 1
+
+
+class Hpa(Model):
+    enabled: bool = False
+    min_replicas: Annotated[int, Field(ge=1)] = 1
+    max_replicas: Annotated[int, Field(ge=1)] = 3
+    target_cpu_utilization: Annotated[int, Field(ge=1, le=100)] = 80
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Hpa":
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"maxReplicas ({self.max_replicas}) is below minReplicas ({self.min_replicas})")
+        return self
+
+
+class NetworkPolicy(Model):
+    enabled: bool = False
+    # Namespaces allowed to reach the proxy on port 4000 (the gateway or ingress controller, clients).
+    allow_from_namespaces: list[DnsLabel] = Field(default_factory=lambda: ["gateway-system"])
+
+
+class WaitFor(Model):
+    enabled: bool = True
+    image: str = DEFAULT_WAIT_IMAGE
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, image: str) -> str:
+        name, _, tag = image.rpartition(":")
+        if "@sha256:" in image:
+            return image
+        if not name or not tag or "/" in tag or tag == "latest":
+            raise ValueError(f"{image!r} is not pinned: give a tag other than latest, or a digest")
+        return image
+
+
+class Persistence(Model):
+    """The original's PVC was never used by LiteLLM; it is only created when asked for."""
+
+    enabled: bool = False
+    size: Quantity = "5Gi"
+    storage_class: DnsLabel | None = None
+
+
+class Secrets(Model):
+    mode: Literal["sealed", "sops"] = "sealed"
+
+
+# Environment variables the generator sets itself; extraEnv may not override them.
+MANAGED_ENV = frozenset(
+    {
+        "LITELLM_MASTER_KEY", "LITELLM_SALT_KEY", "UI_USERNAME", "UI_PASSWORD", "DATABASE_URL",
+        "STORE_MODEL_IN_DB", "PROXY_BASE_URL", "LITELLM_MODE", "GENERIC_CLIENT_ID", "GENERIC_CLIENT_SECRET",
+        "GENERIC_AUTHORIZATION_ENDPOINT", "GENERIC_TOKEN_ENDPOINT", "GENERIC_USERINFO_ENDPOINT",
+        "GENERIC_SCOPE", "PROXY_ADMIN_ID", "GENERIC_USER_ROLE_ATTRIBUTE", "GENERIC_USER_ID_ATTRIBUTE",
+        "GENERIC_USER_EMAIL_ATTRIBUTE", "S3_BUCKET_NAME", "S3_REGION_NAME", "S3_ENDPOINT_URL",
+        "S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY",
+    }
+)
+# Keys of litellm-secrets that every site has; bootstrap fills the second group.
+GENERATED_SECRET_KEYS = ("LITELLM_MASTER_KEY", "LITELLM_SALT_KEY", "ADMIN_PASSWORD")
+BOOTSTRAP_SECRET_KEYS = ("DATABASE_URL", "CLIENT_SECRET")
+S3_SECRET_KEYS = ("S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY")
+
+
+class Site(Model):
+    """One deployment of LiteLLM: what ``sites/<site>/site.yaml`` holds."""
+
+    domain: Hostname
+    hostname: Hostname | None = None  # default litellm.<domain>
+    namespace: DnsLabel = "litellm"
+    image: Image = Image()
+    replicas: Annotated[int, Field(ge=0, le=100)] = 1
+    resources: Resources = Resources()
+    priority_class_name: DnsLabel | None = "thinkube-workload"
+    routing: Routing = Routing()
+    keycloak: Keycloak = Keycloak()
+    postgres: Postgres = Postgres()
+    s3: S3 = S3()
+    cache: Cache = Cache()
+    general_settings: GeneralSettings = GeneralSettings()
+    ui: Ui = Ui()
+    models: list[ModelEntry] = Field(default_factory=list)
+    pass_through_endpoints: list[PassThroughEndpoint] = Field(default_factory=list)
+    gitops: GitOps = GitOps()
+    discovery: Discovery = Discovery()
+    pdb: Pdb = Pdb()
+    hpa: Hpa = Hpa()
+    network_policy: NetworkPolicy = NetworkPolicy()
+    wait_for: WaitFor = WaitFor()
+    persistence: Persistence = Persistence()
+    secrets: Secrets = Secrets()
+    extra_env: dict[EnvName, str] = Field(default_factory=dict)
+
+    @field_validator("models")
+    @classmethod
+    def _unique_model_names(cls, models: list[ModelEntry]) -> list[ModelEntry]:
+        _refuse_duplicates([m.name for m in models], "model name", "name")
+        return models
+
+    @field_validator("pass_through_endpoints")
+    @classmethod
+    def _unique_paths(cls, endpoints: list[PassThroughEndpoint]) -> list[PassThroughEndpoint]:
+        _refuse_duplicates([e.path for e in endpoints], "pass-through path", "path")
+        return endpoints
+
+    @field_validator("extra_env")
+    @classmethod
+    def _not_managed(cls, env: dict[str, str]) -> dict[str, str]:
+        clash = sorted(set(env) & MANAGED_ENV)
+        if clash:
+            raise ValueError(f"{', '.join(clash)} is set by the generator; change the matching site field instead")
+        return env
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Site":
+        if self.hpa.enabled and not (self.hpa.min_replicas <= max(self.replicas, 1) <= self.hpa.max_replicas):
+            pass  # the HPA owns replicas once enabled; the Deployment's value is only the starting point
+        if self.secrets.mode == "sops" and self.gitops.argocd.enabled:
+            raise ValueError(
+                "secrets.mode 'sops' needs Flux: Argo CD cannot decrypt sops; use 'sealed' or set gitops.argocd.enabled: false"
+            )
+        model_env = {m.api_key_secret for m in self.models if m.api_key_secret}
+        clash = sorted(model_env & set(self.extra_env))
+        if clash:
+            raise ValueError(f"extraEnv {', '.join(clash)} clashes with a model's apiKeySecret")
+        return self
+
+    # Derived values: one place, used by every renderer.
+    @property
+    def host(self) -> str:
+        return self.hostname or f"litellm.{self.domain}"
+
+    @property
+    def keycloak_url(self) -> str:
+        return (self.keycloak.url or f"https://auth.{self.domain}").rstrip("/")
+
+    @property
+    def oidc_base(self) -> str:
+        return f"{self.keycloak_url}/realms/{self.keycloak.realm}/protocol/openid-connect"
+
+    def secret_keys(self) -> list[str]:
+        """Every key of litellm-secrets this site's Deployment reads, in a stable order."""
+        keys = [*GENERATED_SECRET_KEYS, *BOOTSTRAP_SECRET_KEYS]
+        if self.cache.enabled:
+            keys += S3_SECRET_KEYS
+        for entry in self.models:
+            if entry.api_key_secret and entry.api_key_secret not in keys:
+                keys.append(entry.api_key_secret)
+        for endpoint in self.pass_through_endpoints:
+            for value in endpoint.headers.values():
+                if isinstance(value, SecretHeader) and value.secret_key not in keys:
+                    keys.append(value.secret_key)
+        return keys

@@ -1,0 +1,11 @@
+"""The pure rendering core: site models in, ``{relative path: bytes}`` out. No disk, no network."""
+
+from __future__ import annotations
+
+from generator.render.base import render_base
+from generator.render.gitops import render_fleet_index
+from generator.render.site import render_site
+
+Files = dict[str, bytes]
+
+__all__ = ["Files", "render_base", "render_fleet_index", "render_site"]

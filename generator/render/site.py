@@ -1,0 +1,236 @@
+"""One site's overlay (overlays/<site>/) and its GitOps entry points (deploy/*/<site>/)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from generator.model import SecretHeader, Site
+from generator.render import gitops
+from generator.render.common import (
+    APP, CONFIG_NAME, CONTAINER_PORT, env_secret, env_value, obj, yaml_file,
+)
+from generator.render.config import litellm_config
+from generator.render.discovery import service_config
+
+KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
+
+
+def render_site(name: str, site: Site, extra_resources: dict[str, bytes] | None = None) -> dict[str, bytes]:
+    """All files of one site. ``extra_resources`` are overlay files made at the edge (the sealed Secret)."""
+    source = f"sites/{name}/site.yaml"
+    command = f"generator render --site {name}"
+    prefix = f"overlays/{name}"
+
+    def out(*docs: Any) -> bytes:
+        return yaml_file(source, command, *docs)
+
+    resources: dict[str, bytes] = {
+        "namespace.yaml": out(obj("v1", "Namespace", site.namespace)),
+        "config.yaml": out(litellm_config(site)),
+        "deployment-patch.yaml": out(deployment_patch(site)),
+    }
+    if site.discovery.enabled:
+        resources["service-config.yaml"] = out(service_config(site))
+    route = httproute(site) if site.routing.type == "httproute" else ingress(site)
+    resources[f"{site.routing.type}.yaml"] = out(route)
+    optional = {
+        "pdb.yaml": pdb(site) if site.pdb.enabled else None,
+        "hpa.yaml": hpa(site) if site.hpa.enabled else None,
+        "networkpolicy.yaml": network_policy(site) if site.network_policy.enabled else None,
+        "pvc.yaml": pvc(site) if site.persistence.enabled else None,
+    }
+    resources.update({file: out(doc) for file, doc in optional.items() if doc is not None})
+    resources.update(extra_resources or {})
+
+    listed = sorted(f for f in resources if f not in {"config.yaml", "deployment-patch.yaml"})
+    resources["kustomization.yaml"] = out(kustomization(name, site, listed))
+    files = {f"{prefix}/{file}": data for file, data in resources.items()}
+    files.update(gitops.render_site_entry_points(name, site, source, command))
+    return dict(sorted(files.items()))
+
+
+def kustomization(name: str, site: Site, listed: list[str]) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "apiVersion": KUSTOMIZE_API,
+        "kind": "Kustomization",
+        # The same namespace the Secret is sealed for: the transformer never changes a sealed name.
+        "namespace": site.namespace,
+        "resources": ["../../base", *listed],
+        "labels": [{"pairs": {"app.kubernetes.io/instance": f"litellm-{name}"}, "includeSelectors": False}],
+        # A hash suffix on the generated name rolls the pods whenever the config changes.
+        "configMapGenerator": [{"name": CONFIG_NAME, "files": ["config.yaml"]}],
+        "patches": [{"path": "deployment-patch.yaml", "target": {"kind": "Deployment", "name": APP}}],
+    }
+    if site.hpa.enabled:
+        # The HPA owns the replica count; a fixed one in git would fight it on every sync.
+        doc["patches"].append(
+            {"target": {"kind": "Deployment", "name": APP}, "patch": "- op: remove\n  path: /spec/replicas\n"}
+        )
+    return doc
+
+
+def site_env(site: Site) -> list[dict[str, Any]]:
+    """Env that depends on the site; secrets only as secretKeyRef."""
+    oidc = site.oidc_base
+    claims = site.keycloak.claims
+    env = [
+        env_value("PROXY_BASE_URL", f"https://{site.host}"),
+        env_value("LITELLM_MODE", site.general_settings.mode),
+        env_value("STORE_MODEL_IN_DB", "True" if site.general_settings.store_model_in_db else "False"),
+        env_value("UI_USERNAME", site.ui.username),
+        env_value("GENERIC_CLIENT_ID", site.keycloak.client_id),
+        env_value("GENERIC_AUTHORIZATION_ENDPOINT", f"{oidc}/auth"),
+        env_value("GENERIC_TOKEN_ENDPOINT", f"{oidc}/token"),
+        env_value("GENERIC_USERINFO_ENDPOINT", f"{oidc}/userinfo"),
+        env_value("GENERIC_SCOPE", site.keycloak.scope),
+        env_value("PROXY_ADMIN_ID", site.keycloak.proxy_admin_id),
+        env_value("GENERIC_USER_ROLE_ATTRIBUTE", claims.role),
+        env_value("GENERIC_USER_ID_ATTRIBUTE", claims.user_id),
+        env_value("GENERIC_USER_EMAIL_ATTRIBUTE", claims.email),
+    ]
+    if site.cache.enabled:
+        env += [
+            env_value("S3_BUCKET_NAME", site.s3.bucket),
+            env_value("S3_REGION_NAME", site.s3.region),
+            env_value("S3_ENDPOINT_URL", site.s3.endpoint),
+            env_secret("S3_AWS_ACCESS_KEY_ID", "S3_AWS_ACCESS_KEY_ID"),
+            env_secret("S3_AWS_SECRET_ACCESS_KEY", "S3_AWS_SECRET_ACCESS_KEY"),
+        ]
+    referenced: list[str] = [m.api_key_secret for m in site.models if m.api_key_secret]
+    referenced += [
+        h.secret_key for e in site.pass_through_endpoints for h in e.headers.values() if isinstance(h, SecretHeader)
+    ]
+    env += [env_secret(key, key) for key in dict.fromkeys(referenced)]
+    env += [env_value(key, value) for key, value in sorted(site.extra_env.items())]
+    return env
+
+
+def deployment_patch(site: Site) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": APP,
+        "image": site.image.reference,
+        "imagePullPolicy": site.image.pull_policy,
+        "env": site_env(site),
+        "resources": site.resources.model_dump(),
+    }
+    pod: dict[str, Any] = {}
+    if site.priority_class_name:
+        pod["priorityClassName"] = site.priority_class_name
+    if site.wait_for.enabled:
+        pod["initContainers"] = wait_for_containers(site)
+    pod["containers"] = [container]
+    if site.persistence.enabled:
+        container["volumeMounts"] = [{"name": "data", "mountPath": "/app/data"}]
+        pod["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "litellm-data-pvc"}}]
+    spec: dict[str, Any] = {}
+    if not site.hpa.enabled:
+        spec["replicas"] = site.replicas
+    spec["template"] = {"spec": pod}
+    patch = obj("apps/v1", "Deployment", APP)
+    patch["spec"] = spec
+    return patch
+
+
+def wait_for_containers(site: Site) -> list[dict[str, Any]]:
+    s3 = urlsplit(site.s3.endpoint)
+    targets = [("wait-for-postgres", site.postgres.host, site.postgres.port)]
+    if site.cache.enabled:
+        targets.append(("wait-for-s3", s3.hostname or "", s3.port or (443 if s3.scheme == "https" else 80)))
+    return [
+        {
+            "name": name,
+            "image": site.wait_for.image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c", f"until nc -z -w 2 {host} {port}; do echo waiting for {host}:{port}; sleep 2; done"],
+            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "runAsNonRoot": True,
+                "capabilities": {"drop": ["ALL"]},
+            },
+        }
+        for name, host, port in targets
+    ]
+
+
+def httproute(site: Site) -> dict[str, Any]:
+    config = site.routing.httproute
+    parent: dict[str, Any] = {"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                              "name": config.gateway.name, "namespace": config.gateway.namespace}
+    if config.gateway.section_name:
+        parent["sectionName"] = config.gateway.section_name
+    route = obj("gateway.networking.k8s.io/v1", "HTTPRoute", config.name, labels={"app": APP})
+    route["spec"] = {
+        "parentRefs": [parent],
+        "hostnames": [site.host],
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [{"name": APP, "port": 80}],
+                "timeouts": {"request": config.request_timeout},
+            }
+        ],
+    }
+    return route
+
+
+def ingress(site: Site) -> dict[str, Any]:
+    config = site.routing.ingress
+    resource = obj("networking.k8s.io/v1", "Ingress", config.name, labels={"app": APP}, annotations=config.annotations)
+    spec: dict[str, Any] = {"ingressClassName": config.class_name}
+    if config.tls_secret_name:
+        spec["tls"] = [{"hosts": [site.host], "secretName": config.tls_secret_name}]
+    spec["rules"] = [
+        {
+            "host": site.host,
+            "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                                "backend": {"service": {"name": APP, "port": {"name": "http"}}}}]},
+        }
+    ]
+    resource["spec"] = spec
+    return resource
+
+
+def pdb(site: Site) -> dict[str, Any]:
+    doc = obj("policy/v1", "PodDisruptionBudget", APP, labels={"app": APP})
+    doc["spec"] = {"minAvailable": site.pdb.min_available, "selector": {"matchLabels": {"app": APP}}}
+    return doc
+
+
+def hpa(site: Site) -> dict[str, Any]:
+    doc = obj("autoscaling/v2", "HorizontalPodAutoscaler", APP, labels={"app": APP})
+    doc["spec"] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": APP},
+        "minReplicas": site.hpa.min_replicas,
+        "maxReplicas": site.hpa.max_replicas,
+        "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "Utilization", "averageUtilization": site.hpa.target_cpu_utilization}}}],
+    }
+    return doc
+
+
+def network_policy(site: Site) -> dict[str, Any]:
+    doc = obj("networking.k8s.io/v1", "NetworkPolicy", APP, labels={"app": APP})
+    doc["spec"] = {
+        "podSelector": {"matchLabels": {"app": APP}},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {
+                "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                         for ns in sorted(set(site.network_policy.allow_from_namespaces))],
+                "ports": [{"protocol": "TCP", "port": CONTAINER_PORT}],
+            }
+        ],
+    }
+    return doc
+
+
+def pvc(site: Site) -> dict[str, Any]:
+    doc = obj("v1", "PersistentVolumeClaim", "litellm-data-pvc", labels={"app": APP})
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": site.persistence.size}}}
+    if site.persistence.storage_class:
+        spec["storageClassName"] = site.persistence.storage_class
+    doc["spec"] = spec
+    return doc

