@@ -120,7 +120,9 @@ def schema(ctx: click.Context, check: bool) -> None:
 
 def main() -> None:
     try:
-        cli.main(prog_name="generator", standalone_mode=False)
+        # Without standalone mode, click returns ctx.exit()'s code instead of exiting.
+        code = cli.main(prog_name="generator", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -55,6 +55,8 @@ def _site_error(shown: str, tree: Any, exc: ValidationError) -> SiteError:
     ctx = first.get("ctx") or {}
     if first["type"] == "duplicate":
         loc = (*loc, ctx["index"], ctx["field"])
+    elif first["type"] == "site_rule":
+        loc = (*loc, *str(ctx["at"]).split("."))
     path = _real_path(tree, loc, missing=first["type"] == "missing")
     field = _format_path(path)
     problem = _problem(first)

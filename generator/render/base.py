@@ -14,9 +14,11 @@ from generator.render.common import (
 
 SOURCE = "generator/render/base.py"
 COMMAND = "generator render --all"
-# The non-root LiteLLM image runs as this user; the pod refuses to start as root.
+# The non-root LiteLLM image (ghcr.io/berriai/litellm-non_root) runs as nobody (65534); the pod
+# refuses to start as root. With a read-only root filesystem these paths must be writable: the
+# Helm chart's /tmp, /.cache and /.npm, and /var/lib/litellm where the non-root proxy copies its UI.
 RUN_AS_USER = 65534
-WRITABLE_DIRS = {"tmp": "/tmp", "cache": "/.cache", "npm": "/.npm"}
+WRITABLE_DIRS = {"tmp": "/tmp", "cache": "/.cache", "npm": "/.npm", "ui": "/var/lib/litellm"}
 SELECTOR = {"app": APP}
 
 
@@ -58,7 +60,7 @@ def deployment() -> dict[str, Any]:
         "name": APP,
         "image": "ghcr.io/berriai/litellm-non_root",
         "imagePullPolicy": "IfNotPresent",
-        "command": ["litellm"],
+        # The image's entrypoint runs `litellm "$@"`: only the arguments are ours.
         "args": ["--port", str(CONTAINER_PORT), "--config", "/app/config.yaml"],
         "ports": [{"name": "http", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
         "env": base_env(),

@@ -56,6 +56,7 @@ def _pass_through(endpoint: Any) -> dict[str, Any]:
         doc["headers"] = headers
     if endpoint.forward_headers:
         doc["forward_headers"] = True
+    doc["auth"] = endpoint.auth
     return doc
 
 
@@ -74,5 +75,7 @@ def _cache_settings(site: Site) -> dict[str, Any]:
         params["s3_path"] = site.cache.path
     params["supported_call_types"] = list(site.cache.call_types)
     if site.cache.ttl is not None:
+        # A literal integer: an os.environ/ reference arrives as a string and LiteLLM then drops
+        # every cache write without a log line.
         params["ttl"] = site.cache.ttl
     return {"cache": True, "cache_params": params}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +49,12 @@ TOOLS: dict[str, ToolSpec] = {
 
 
 def search_path() -> list[Path]:
-    """The project's own tools first (its venv, .tools/bin), then $PATH."""
-    dirs = [Path(sys.prefix) / "bin", PROJECT_ROOT / ".venv" / "bin", PROJECT_ROOT / ".tools" / "bin"]
-    extra = os.environ.get("GENERATOR_TOOLS_DIR")
-    if extra:
-        dirs.insert(0, Path(extra))
-    return dirs
+    """$GENERATOR_TOOLS_PATH alone when set; else the project's own tools (its venv, .tools/bin), then $PATH."""
+    override = os.environ.get("GENERATOR_TOOLS_PATH")
+    if override is not None:
+        return [Path(p) for p in override.split(os.pathsep) if p]
+    project = [Path(sys.prefix) / "bin", PROJECT_ROOT / ".venv" / "bin", PROJECT_ROOT / ".tools" / "bin"]
+    return project + [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
 
 
 def find(name: str) -> Path | None:
@@ -63,8 +62,7 @@ def find(name: str) -> Path | None:
         candidate = directory / name
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    found = shutil.which(name)
-    return Path(found) if found else None
+    return None
 
 
 def require(name: str) -> Path:

@@ -76,7 +76,6 @@ def test_free_port_is_bindable():
 
 
 def test_postgres(tmp_path):
-    t0 = time.monotonic()
     with PostgresServer(tmp_path) as pg:
         print(f"\npostgres ready in {pg.startup_seconds:.2f}s (incl. initdb)")
         pids = pg.pids()
@@ -108,8 +107,10 @@ def test_postgres(tmp_path):
         pids |= pg.pids()
         assert pg.psql("SELECT 1 FROM pg_roles WHERE rolname='app'").strip() == "1"
         port = pg.port
+        t0 = time.monotonic()
+        pg.stop()
+        print(f"postgres stopped in {time.monotonic() - t0:.2f}s")
     assert_stopped(pids, [port])
-    print(f"postgres total {time.monotonic() - t0:.2f}s")
 
 
 # --------------------------------------------------------------------------
@@ -130,9 +131,10 @@ def test_keycloak(tmp_path):
         # the H2 database lives in the per-server home, not in the shared dist
         assert list((kc.home / "data" / "h2").glob("keycloakdb*"))
         ports = [kc.http_port, kc.management_port]
-    t0 = time.monotonic()
+        t0 = time.monotonic()
+        kc.stop()
+        print(f"keycloak stopped in {time.monotonic() - t0:.2f}s")
     assert_stopped(pids, ports)
-    print(f"keycloak stopped in <= {time.monotonic() - t0:.2f}s after exit")
 
 
 # --------------------------------------------------------------------------
@@ -191,7 +193,9 @@ def test_seaweedfs(tmp_path):
         iam.delete_access_key(UserName="app-a", AccessKeyId=key2["AccessKeyId"])
 
         # identities, policies and data survive a restart on the same data dir
+        t0 = time.monotonic()
         sw.stop()
+        print(f"seaweedfs stopped in {time.monotonic() - t0:.2f}s")
         assert_stopped(pids, [sw.s3_port])
         sw.start()
         pids |= sw.pids()

@@ -1,0 +1,104 @@
+"""Every malformed site file exits 2 with one message naming file, line, field and problem,
+and changes nothing under overlays/ or deploy/ (issue 2, point 6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import fingerprint, generator
+
+GOOD = "domain: example.com\n"
+
+# (id, site.yaml text, expected line or None, expected field or None, expected words in the problem)
+CASES = [
+    ("unknown-top-key", "domain: example.com\nreplica: 2\n", 2, "replica", "unknown key"),
+    ("typo-suggestion", "domian: example.com\n", 1, "domian", "did you mean 'domain'"),
+    ("unknown-nested-key", "domain: example.com\nkeycloak:\n  realmm: x\n", 3, "keycloak.realmm", "unknown key"),
+    ("wrong-type-int", "domain: example.com\nreplicas: two\n", 2, "replicas", "valid integer"),
+    ("wrong-type-bool", "domain: example.com\ncache:\n  enabled: maybe\n", 3, "cache.enabled", "valid boolean"),
+    ("wrong-type-list", "domain: example.com\nmodels: {}\n", 2, "models", "valid list"),
+    ("wrong-type-mapping", "domain: example.com\nimage: ghcr.io/berriai/litellm\n", 2, "image", "dictionary"),
+    ("missing-domain", "namespace: litellm\n", None, "domain", "required field is missing"),
+    ("missing-model-field", "domain: example.com\nmodels:\n  - name: gpt\n", 3, "models[0].model", "required"),
+    ("bad-hostname", "domain: example.com\nhostname: Bad_Host.example.com\n", 2, "hostname", "not a valid DNS hostname"),
+    ("bad-domain-single-label", "domain: localhost\n", 1, "domain", "not a valid DNS hostname"),
+    ("latest-tag", "domain: example.com\nimage:\n  tag: latest\n", 3, "image.tag", "mutable tag"),
+    ("main-latest-tag", "domain: example.com\nimage:\n  tag: main-latest\n", 3, "image.tag", "mutable tag"),
+    ("unversioned-tag", "domain: example.com\nimage:\n  tag: main-stable\n", 3, "image.tag", "names no release version"),
+    ("vulnerable-version", "domain: example.com\nimage:\n  tag: v1.83.9\n", 3, "image.tag", "CVE-2026-49468"),
+    ("bad-digest", "domain: example.com\nimage:\n  digest: sha256:xyz\n", 3, "image.digest", "image digest"),
+    ("duplicate-model", "domain: example.com\nmodels:\n  - {name: a, model: openai/x}\n  - {name: a, model: openai/y}\n",
+     4, "models[1].name", "duplicate model name 'a'"),
+    ("duplicate-key", "domain: example.com\nreplicas: 1\nreplicas: 2\n", 3, None, "duplicate key 'replicas'"),
+    ("yaml-syntax", "domain: example.com\nimage: [unclosed\n", 3, None, "YAML syntax error"),
+    ("yaml-tab-indent", "domain: example.com\nimage:\n\trepository: x\n", 3, None, "YAML syntax error"),
+    ("empty-file", "", None, None, "file is empty"),
+    ("only-comments", "# nothing here\n", None, None, "file is empty"),
+    ("top-level-list", "- domain: example.com\n", 1, None, "must be a mapping"),
+    ("top-level-scalar", "just a string\n", 1, None, "must be a mapping"),
+    ("routing-type", "domain: example.com\nrouting:\n  type: nodeport\n", 3, "routing.type", "'httproute' or 'ingress'"),
+    ("negative-replicas", "domain: example.com\nreplicas: -1\n", 2, "replicas", "greater than or equal to 0"),
+    ("bad-quantity", "domain: example.com\nresources:\n  limits: {cpu: lots, memory: 1Gi}\n", 3, "resources.limits.cpu",
+     "Kubernetes quantity"),
+    ("bad-duration", "domain: example.com\ngitops:\n  flux:\n    interval: 5 minutes\n", 4, "gitops.flux.interval", "duration"),
+    ("bad-git-url", "domain: example.com\ngitops:\n  argocd:\n    repoUrl: not-a-url\n", 4, "gitops.argocd.repoUrl", "git URL"),
+    ("secret-key-name", "domain: example.com\nmodels:\n  - {name: a, model: openai/x, apiKeySecret: my-key}\n", 3,
+     "models[0].apiKeySecret", "secret key name"),
+    ("extra-env-managed", "domain: example.com\nextraEnv:\n  LITELLM_MASTER_KEY: x\n", 2, "extraEnv", "set by the generator"),
+    ("extra-env-bad-name", "domain: example.com\nextraEnv:\n  1BAD: x\n", 3, "extraEnv.1BAD", "environment variable name"),
+    ("hpa-order", "domain: example.com\nhpa: {enabled: true, minReplicas: 4, maxReplicas: 2}\n", 2, "hpa", "below minReplicas"),
+    ("cache-call-type", "domain: example.com\ncache:\n  callTypes: [completion, teleport]\n", 3, "cache.callTypes[1]", "Input should be"),
+    ("ttl-string", "domain: example.com\ncache:\n  ttl: '3600'\n", 3, "cache.ttl", "valid integer"),
+    ("sops-with-argocd", "domain: example.com\nsecrets: {mode: sops}\n", 2, "secrets.mode", "Argo CD cannot decrypt sops"),
+    ("wait-for-latest", "domain: example.com\nwaitFor: {image: 'busybox:latest'}\n", 2, "waitFor.image", "not pinned"),
+    ("not-utf8", b"domain: \xff\xfe\n", None, None, "not UTF-8"),
+    ("duplicate-passthrough", "domain: example.com\npassThroughEndpoints:\n  - {path: /a, target: 'https://x.example.com'}\n"
+     "  - {path: /a, target: 'https://y.example.com'}\n", 4, "passThroughEndpoints[1].path", "duplicate pass-through path"),
+    ("anchor-alias-wrong-type", "domain: &d example.com\nreplicas: *d\n", 2, "replicas", "valid integer"),
+]
+
+
+@pytest.mark.parametrize(("body", "line", "field", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_site_is_refused_and_nothing_changes(repo: Path, body: str | bytes, line: int | None, field: str | None,
+                                                  words: str) -> None:
+    site = repo / "sites" / "prod" / "site.yaml"
+    site.write_bytes(body if isinstance(body, bytes) else body.encode())
+    before = fingerprint(repo)
+
+    result = generator(repo, "render", "--site", "prod", "--no-validate")
+
+    assert result.code == 2, result.text
+    message = result.err.strip()
+    assert message.count("\n") == 0, f"expected one line, got: {message}"
+    where = "sites/prod/site.yaml" + (f":{line}:" if line else ":")
+    assert message.startswith(f"error: {where}"), message
+    if field:
+        assert f" {field}: " in message, message
+    assert words in message, message
+    assert fingerprint(repo) == before
+
+
+def test_unknown_site_is_a_usage_error(repo: Path) -> None:
+    before = fingerprint(repo)
+    result = generator(repo, "render", "--site", "staging")
+    assert result.code == 2
+    assert "sites/staging/site.yaml: unknown site 'staging' (known sites: prod)" in result.err
+    assert fingerprint(repo) == before
+
+
+def test_invalid_site_name_is_a_usage_error(repo: Path) -> None:
+    result = generator(repo, "render", "--site", "../etc")
+    assert result.code == 2
+    assert "site name '../etc' is invalid" in result.err
+
+
+def test_one_bad_site_in_all_stops_every_write(repo: Path) -> None:
+    (repo / "sites" / "dev").mkdir()
+    (repo / "sites" / "dev" / "site.yaml").write_text("domain: example.com\nreplicas: many\n")
+    before = fingerprint(repo)
+    result = generator(repo, "render", "--all", "--no-validate")
+    assert result.code == 2
+    assert "sites/dev/site.yaml:2: replicas:" in result.err
+    assert fingerprint(repo) == before

@@ -1,0 +1,148 @@
+"""The pure renderer: deterministic bytes, every object and env var of the original, flaws fixed."""
+
+from __future__ import annotations
+
+import yaml
+
+from generator.model import Site
+from generator.render import render_base, render_site
+from generator.render.base import deployment
+from generator.render.site import site_env
+
+ORIGINAL_SECRET_ENV = {
+    "LITELLM_MASTER_KEY": "LITELLM_MASTER_KEY", "LITELLM_SALT_KEY": "LITELLM_SALT_KEY", "UI_PASSWORD": "ADMIN_PASSWORD",
+    "DATABASE_URL": "DATABASE_URL", "GENERIC_CLIENT_SECRET": "CLIENT_SECRET",
+    "S3_AWS_ACCESS_KEY_ID": "S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY": "S3_AWS_SECRET_ACCESS_KEY",
+}
+ORIGINAL_LITERAL_ENV = {
+    "STORE_MODEL_IN_DB": "True", "PROXY_BASE_URL": "https://litellm.example.com", "LITELLM_MODE": "PRODUCTION",
+    "GENERIC_CLIENT_ID": "litellm",
+    "GENERIC_AUTHORIZATION_ENDPOINT": "https://auth.example.com/realms/thinkube/protocol/openid-connect/auth",
+    "GENERIC_TOKEN_ENDPOINT": "https://auth.example.com/realms/thinkube/protocol/openid-connect/token",
+    "GENERIC_USERINFO_ENDPOINT": "https://auth.example.com/realms/thinkube/protocol/openid-connect/userinfo",
+    "GENERIC_SCOPE": "openid profile email roles", "PROXY_ADMIN_ID": "admin",
+    "GENERIC_USER_ID_ATTRIBUTE": "preferred_username", "GENERIC_USER_EMAIL_ATTRIBUTE": "email",
+    "UI_USERNAME": "admin", "S3_BUCKET_NAME": "litellm-cache", "S3_REGION_NAME": "us-east-1",
+    "S3_ENDPOINT_URL": "http://seaweedfs-s3.seaweedfs.svc.cluster.local:8333",
+}
+
+
+def _site(**overrides: object) -> Site:
+    return Site.model_validate({"domain": "example.com", **overrides})
+
+
+def _docs(files: dict[str, bytes], path: str) -> dict:
+    return yaml.safe_load(files[path])
+
+
+def test_same_input_same_bytes() -> None:
+    site = _site(models=[{"name": "gpt", "model": "openai/gpt-4o", "apiKeySecret": "OPENAI_API_KEY"}])
+    assert render_site("prod", site) == render_site("prod", _site(**site.model_dump(by_alias=True)))
+    assert render_base() == render_base()
+
+
+def test_every_file_has_the_generated_header() -> None:
+    for path, data in {**render_site("prod", _site()), **render_base()}.items():
+        assert data.startswith(b"# Generated from "), path
+        assert data.endswith(b"\n"), path
+
+
+def test_env_covers_the_original_and_secrets_only_by_reference() -> None:
+    env = {e["name"]: e for e in deployment()["spec"]["template"]["spec"]["containers"][0]["env"] + site_env(_site())}
+    for name, key in ORIGINAL_SECRET_ENV.items():
+        assert env[name] == {"name": name, "valueFrom": {"secretKeyRef": {"name": "litellm-secrets", "key": key}}}
+    for name, value in ORIGINAL_LITERAL_ENV.items():
+        assert env[name].get("value") == value, name
+    # Flaw 7: the role claim points at the LiteLLM role the Keycloak mapper writes, not at realm_access.roles.
+    assert env["GENERIC_USER_ROLE_ATTRIBUTE"]["value"] == "litellm_role"
+
+
+def test_flaws_of_the_original_are_fixed() -> None:
+    files = render_site("prod", _site())
+    config = _docs(files, "overlays/prod/config.yaml")
+    assert "database_url" not in config  # flaw 6
+    assert config["general_settings"]["database_url"] == "os.environ/DATABASE_URL"
+    assert config["litellm_settings"]["cache_params"]["ttl"] == 3600  # an integer, never a string
+    discovery = _docs(files, "overlays/prod/service-config.yaml")
+    assert "MASTER_KEY" not in discovery["data"]["service.yaml"]  # flaw 1
+    assert "overlays/prod/pvc.yaml" not in files  # flaw 8: no unused PVC unless asked
+    assert not any("tls" in p for p in files)
+    patch = _docs(files, "overlays/prod/deployment-patch.yaml")
+    image = patch["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.endswith(":v1.108.7")  # flaw 4: pinned, >= 1.84.0
+    pod = deployment()["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_optional_objects_follow_the_site() -> None:
+    files = render_site("prod", _site(pdb={"enabled": True}, hpa={"enabled": True}, networkPolicy={"enabled": True},
+                                      persistence={"enabled": True}, routing={"type": "ingress",
+                                                                              "ingress": {"tlsSecretName": "litellm-tls"}}))
+    for name in ("pdb", "hpa", "networkpolicy", "pvc", "ingress"):
+        assert f"overlays/prod/{name}.yaml" in files
+    assert "overlays/prod/httproute.yaml" not in files
+    kustomization = _docs(files, "overlays/prod/kustomization.yaml")
+    assert {"target": {"kind": "Deployment", "name": "litellm"},
+            "patch": "- op: remove\n  path: /spec/replicas\n"} in kustomization["patches"]
+    ingress = _docs(files, "overlays/prod/ingress.yaml")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] == "10m"
+    assert ingress["spec"]["tls"] == [{"hosts": ["litellm.example.com"], "secretName": "litellm-tls"}]
+
+
+def test_model_keys_and_pass_through_secrets_become_secret_refs() -> None:
+    site = _site(models=[{"name": "gpt", "model": "openai/gpt-4o", "apiKeySecret": "OPENAI_API_KEY"}],
+                 passThroughEndpoints=[{"path": "/langfuse", "target": "https://langfuse.example.com",
+                                        "headers": {"Authorization": {"secretKey": "LANGFUSE_AUTH"}}}])
+    files = render_site("prod", site)
+    config = _docs(files, "overlays/prod/config.yaml")
+    assert config["model_list"][0]["litellm_params"]["api_key"] == "os.environ/OPENAI_API_KEY"
+    endpoint = config["general_settings"]["pass_through_endpoints"][0]
+    assert endpoint["headers"] == {"Authorization": "os.environ/LANGFUSE_AUTH"}
+    assert endpoint["auth"] is True
+    env = {e["name"]: e for e in site_env(site)}
+    assert env["OPENAI_API_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "OPENAI_API_KEY"
+    assert env["LANGFUSE_AUTH"]["valueFrom"]["secretKeyRef"]["key"] == "LANGFUSE_AUTH"
+    assert site.secret_keys()[-2:] == ["OPENAI_API_KEY", "LANGFUSE_AUTH"]
+
+
+def test_cache_off_drops_s3_settings_and_secrets() -> None:
+    site = _site(cache={"enabled": False})
+    config = _docs(render_site("prod", site), "overlays/prod/config.yaml")
+    assert config["litellm_settings"] == {"cache": False}
+    assert not any(e["name"].startswith("S3_") for e in site_env(site))
+    assert "S3_AWS_ACCESS_KEY_ID" not in site.secret_keys()
+
+
+def test_flux_and_argocd_entry_points() -> None:
+    files = render_site("prod", _site())
+    flux = _docs(files, "deploy/flux/prod/litellm.yaml")
+    assert flux["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1"
+    assert flux["spec"]["path"] == "./overlays/prod" and flux["spec"]["prune"] is True
+    assert "wait" not in flux["spec"] and flux["spec"]["healthChecks"][0]["kind"] == "Deployment"
+    app = _docs(files, "deploy/argocd/prod/application.yaml")
+    assert app["spec"]["syncPolicy"] == {"automated": {"prune": True, "selfHeal": True},
+                                         "syncOptions": ["CreateNamespace=true"]}
+    disabled = render_site("prod", _site(gitops={"flux": {"enabled": False}, "argocd": {"enabled": False}}))
+    assert not any(p.startswith("deploy/") for p in disabled)
+
+
+def test_published_json_schema_is_current_and_checks_site_files() -> None:
+    import json
+
+    import jsonschema
+
+    from generator.site_schema import SCHEMA_PATH, schema_bytes
+    from tests.helpers import PROJECT
+
+    assert (PROJECT / SCHEMA_PATH).read_bytes() == schema_bytes(), "run 'generator schema'"
+    schema = json.loads(schema_bytes())
+    prod = yaml.safe_load((PROJECT / "sites/prod/site.yaml").read_text())
+    jsonschema.validate(prod, schema)
+    with_typo = {**prod, "replica": 2}
+    try:
+        jsonschema.validate(with_typo, schema)
+    except jsonschema.ValidationError as exc:
+        assert "replica" in exc.message
+    else:
+        raise AssertionError("the schema accepted an unknown key")
