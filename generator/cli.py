@@ -118,6 +118,91 @@ def schema(ctx: click.Context, check: bool) -> None:
     click.echo(f"written {SCHEMA_PATH}")
 
 
+@cli.group()
+def secrets() -> None:
+    """The site's secrets: sops-encrypted in sites/<site>/secrets.sops.yaml."""
+
+
+@secrets.command("init")
+@click.option("--site", required=True, metavar="NAME")
+@click.pass_context
+def secrets_init(ctx: click.Context, site: str) -> None:
+    """Create the sops file with generated keys (never overwrites a value)."""
+    from generator.secrets.commands import secrets_init as run
+
+    ctx.exit(run(_repo(ctx), site))
+
+
+@secrets.command("set")
+@click.option("--site", required=True, metavar="NAME")
+@click.argument("key")
+@click.pass_context
+def secrets_set(ctx: click.Context, site: str, key: str) -> None:
+    """Set KEY to the value read from stdin (never from the command line)."""
+    from generator.secrets.commands import read_value, secrets_set as run
+
+    ctx.exit(run(_repo(ctx), site, key, read_value(click.get_text_stream("stdin"))))
+
+
+@secrets.command("list")
+@click.option("--site", required=True, metavar="NAME")
+@click.pass_context
+def secrets_list(ctx: click.Context, site: str) -> None:
+    """Key names and whether each is sealed and current (values are never shown)."""
+    from generator.secrets.commands import secrets_list as run
+
+    ctx.exit(run(_repo(ctx), site))
+
+
+@secrets.command("rotate")
+@click.option("--site", required=True, metavar="NAME")
+@click.option("--force", is_flag=True, help="Also rotate keys whose rotation loses data (LITELLM_SALT_KEY).")
+@click.argument("key")
+@click.pass_context
+def secrets_rotate(ctx: click.Context, site: str, key: str, force: bool) -> None:
+    """Give KEY a new random value, where rotation is safe."""
+    from generator.secrets.commands import secrets_rotate as run
+
+    ctx.exit(run(_repo(ctx), site, key, force))
+
+
+@cli.group()
+def cert() -> None:
+    """The site's public sealing certificate (sites/<site>/sealing-cert.pem)."""
+
+
+@cert.command("import")
+@click.option("--site", required=True, metavar="NAME")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def cert_import(ctx: click.Context, site: str, file: Path) -> None:
+    """Install FILE (a PEM certificate) as the site's sealing certificate."""
+    from generator.secrets.commands import cert_import as run
+
+    ctx.exit(run(_repo(ctx), site, file))
+
+
+@cert.command("fetch")
+@click.option("--site", required=True, metavar="NAME")
+@click.option("--controller-name", default="sealed-secrets-controller", show_default=True)
+@click.option("--controller-namespace", default="kube-system", show_default=True)
+@click.pass_context
+def cert_fetch(ctx: click.Context, site: str, controller_name: str, controller_namespace: str) -> None:
+    """Fetch the controller's certificate with kubeseal --fetch-cert (current kubeconfig context)."""
+    from generator.secrets.commands import cert_fetch as run
+
+    ctx.exit(run(_repo(ctx), site, controller_name, controller_namespace))
+
+
+@cli.command()
+@click.pass_context
+def audit(ctx: click.Context) -> None:
+    """Fail if any secret value appears in plaintext in the tree, its git history or the rendered output."""
+    from generator.secrets.audit import run_audit
+
+    ctx.exit(run_audit(_repo(ctx)))
+
+
 def main() -> None:
     try:
         # Without standalone mode, click returns ctx.exit()'s code instead of exiting.

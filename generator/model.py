@@ -373,8 +373,22 @@ class Persistence(Model):
     storage_class: DnsLabel | None = None
 
 
+AGE_RECIPIENT_RE = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
+
+
 class Secrets(Model):
+    """``sealed``: a SealedSecret (Flux or Argo CD). ``sops``: a sops-encrypted Secret that Flux decrypts."""
+
     mode: Literal["sealed", "sops"] = "sealed"
+    # sops mode: the cluster's age recipients, and the Secret in the Flux namespace holding its key.
+    flux_recipients: list[Annotated[str, *_check(AGE_RECIPIENT_RE, "age recipient (age1...)")]] = Field(default_factory=list)
+    flux_decryption_secret: DnsLabel = "sops-age"
+
+    @model_validator(mode="after")
+    def _recipients_for_sops(self) -> "Secrets":
+        if self.mode == "sops" and not self.flux_recipients:
+            raise rule_error("fluxRecipients", "list the cluster's age recipients: Flux decrypts the Secret with their key")
+        return self
 
 
 # Environment variables the generator sets itself; extraEnv may not override them.

@@ -11,6 +11,7 @@ from generator.layout import BASE_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dir
 from generator.loader import load_site
 from generator.model import Site
 from generator.render import render_base, render_fleet_index, render_site
+from generator.secrets.sealing import overlay_secret
 from generator.writer import CREATED, DELETED, UPDATED, Plan, Scope, apply, locked, plan
 
 
@@ -23,12 +24,21 @@ class RenderRequest:
     verbose: bool = False
 
 
-def desired_tree(repo: Repo, sites: dict[str, Site], *, everything: bool) -> tuple[Scope, dict[str, bytes]]:
+def desired_tree(repo: Repo, sites: dict[str, Site], *, everything: bool, seal: bool = True,
+                 notes: list[str] | None = None, stale: list[str] | None = None) -> tuple[Scope, dict[str, bytes]]:
     """What the rendered tree should hold for these sites, and the part of the tree that covers."""
     files: dict[str, bytes] = dict(render_base())
     dirs: list[str] = [BASE_DIR]
     for name, site in sites.items():
-        files.update(render_site(name, site, extra_resources=site_extra_resources(repo, name, site)))
+        secret = overlay_secret(repo, name, site, seal=seal)
+        if secret.stale and stale is not None:
+            stale.append(secret.stale)
+        if notes is not None:
+            notes.extend(f"warning: {w}" for w in secret.warnings)
+            if secret.resealed:
+                notes.append(f"sealed {len(secret.resealed)} key(s) of site {name} anew ({', '.join(secret.resealed)}); "
+                             f"{len(secret.reused)} kept byte-identical")
+        files.update(render_site(name, site, extra_resources=secret.files))
         dirs.extend(site_output_dirs(name))
     if everything:
         dirs.extend(_orphans(repo, set(sites)))
@@ -39,11 +49,6 @@ def desired_tree(repo: Repo, sites: dict[str, Site], *, everything: bool) -> tup
         argocd = [*others, *(n for n, s in sites.items() if s.gitops.argocd.enabled)]
     files.update(render_fleet_index(argocd))
     return Scope(tuple(sorted(set(dirs))), (ROOT_KUSTOMIZATION,)), files
-
-
-def site_extra_resources(repo: Repo, name: str, site: Site) -> dict[str, bytes]:
-    """Overlay files produced at the edge rather than by the pure core (the sealed Secret)."""
-    return {}
 
 
 def _orphans(repo: Repo, live: set[str]) -> list[str]:
@@ -62,12 +67,19 @@ def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout) -> 
         print("no sites: create sites/<name>/site.yaml first", file=out)
         return 2
     sites = {name: load_site(repo, name) for name in names}  # any invalid site stops here; nothing written
-    scope, desired = desired_tree(repo, sites, everything=not request.sites)
+    notes: list[str] = []
+    stale: list[str] = []
+    writing = not (request.check or request.dry_run)
+    scope, desired = desired_tree(repo, sites, everything=not request.sites, seal=writing, notes=notes, stale=stale)
+    for note in notes:
+        print(note, file=sys.stderr)
     current_plan = plan(repo.root, scope, desired)
     if request.check:
-        return _report_check(current_plan, out)
+        return _report_check(current_plan, out, stale)
     if request.dry_run:
         _report(current_plan, out, verbose=request.verbose, prefix="would be ")
+        for reason in stale:
+            print(f"would be resealed: {reason}", file=out)
         return 0
     validator = None
     if request.validate:
@@ -92,11 +104,14 @@ def _report(the_plan: Plan, out: TextIO, *, verbose: bool, prefix: str = "") -> 
     print(summary if the_plan.pending() else f"nothing to do: {counts['unchanged']} files up to date", file=out)
 
 
-def _report_check(the_plan: Plan, out: TextIO) -> int:
-    if not the_plan.pending():
+def _report_check(the_plan: Plan, out: TextIO, stale_secrets: list[str]) -> int:
+    for reason in stale_secrets:
+        print(f"stale: {reason}; run 'generator render' (needs the age key and kubeseal)", file=out)
+    if not the_plan.pending() and not stale_secrets:
         print(f"up to date: {the_plan.counts()['unchanged']} files match their inputs", file=out)
         return 0
     out.write(the_plan.diff())
-    stale = len(the_plan.pending())
-    print(f"stale: {stale} file(s) differ from what the site files produce; run 'generator render' and commit", file=out)
+    if the_plan.pending():
+        count = len(the_plan.pending())
+        print(f"stale: {count} file(s) differ from what the site files produce; run 'generator render' and commit", file=out)
     return 1

@@ -43,6 +43,7 @@ def validate_tree(root: Path, sites: list[str], *, fleet: bool) -> tuple[int, in
         label_of: dict[str, str] = {}
         for index, (target, output) in enumerate(builds):
             _check_semantics(target, output)
+            output = _without_sops_metadata(output)
             path = Path(tmp) / f"{index:05d}.yaml"
             path.write_bytes(output)
             files.append(path)
@@ -52,6 +53,17 @@ def validate_tree(root: Path, sites: list[str], *, fleet: bool) -> tuple[int, in
         lines = [f"{label_of.get(f.source, f.source)}: {f.kind}/{f.name}: {f.message}" for f in findings]
         raise ValidationFailed(f"{len(findings)} object(s) failed strict validation:\n  " + "\n  ".join(lines))
     return len(work), checked
+
+
+def _without_sops_metadata(output: bytes) -> bytes:
+    """A sops-encrypted Secret carries a top-level `sops:` block that Flux strips before applying."""
+    if b"\nsops:" not in output and not output.startswith(b"sops:"):
+        return output
+    docs = [d for d in yaml.safe_load_all(output) if d is not None]
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == "Secret":
+            doc.pop("sops", None)
+    return yaml.safe_dump_all(docs, sort_keys=False).encode()
 
 
 def _check_semantics(target: Target, output: bytes) -> None:

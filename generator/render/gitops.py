@@ -54,7 +54,7 @@ def flux_kustomization(name: str, site: Site) -> dict[str, Any]:
         "healthChecks": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": APP, "namespace": site.namespace}],
     }
     if site.secrets.mode == "sops":
-        spec["decryption"] = {"provider": "sops", "secretRef": {"name": "sops-age"}}
+        spec["decryption"] = {"provider": "sops", "secretRef": {"name": site.secrets.flux_decryption_secret}}
     ks["spec"] = spec
     return ks
 

@@ -1,0 +1,1 @@
+"""Site secrets: sops-encrypted at rest, sealed (or sops-encrypted for Flux) in the overlay."""

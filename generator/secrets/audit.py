@@ -1,0 +1,115 @@
+"""`generator audit`: no secret value in plaintext in the working tree, git history or rendered output.
+
+Only values the audit can decrypt are checked (it says which sites it could not). A value is
+looked for as is and base64-encoded (Secret data). Findings name the key and the place, never
+the value.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from generator import proc
+from generator.errors import GeneratorError
+from generator.layout import Repo
+from generator.secrets.store import SecretsFile
+from generator.tools import find, kustomize
+
+MIN_LENGTH = 8  # shorter values (a user name) would match everywhere; they are reported as skipped
+SKIP_DIRS = {".git", ".venv", ".tools", ".generator", "__pycache__", ".pytest_cache", "node_modules"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    key: str
+    where: str
+
+
+def _needles(values: dict[str, str]) -> dict[bytes, str]:
+    needles: dict[bytes, str] = {}
+    for key, value in values.items():
+        raw = value.encode()
+        needles[raw] = key
+        needles[base64.b64encode(raw)] = key
+    return needles
+
+
+def _scan(data: bytes, needles: dict[bytes, str]) -> set[str]:
+    return {key for needle, key in needles.items() if needle in data}
+
+
+def run_audit(repo: Repo, out: TextIO = sys.stdout) -> int:
+    values: dict[str, str] = {}
+    skipped_sites: list[str] = []
+    short: list[str] = []
+    for site in repo.site_names():
+        store = SecretsFile(repo, site)
+        if not store.exists():
+            continue
+        try:
+            decrypted = store.read()
+        except GeneratorError:
+            skipped_sites.append(site)
+            continue
+        for key, value in decrypted.items():
+            if len(value) < MIN_LENGTH:
+                short.append(f"{site}/{key}")
+            else:
+                values[f"{site}/{key}"] = value
+    needles = _needles(values)
+    findings: list[Finding] = []
+    files = 0
+    for path in _tree_files(repo.root):
+        files += 1
+        for key in _scan(path.read_bytes(), needles):
+            findings.append(Finding(key, f"working tree: {path.relative_to(repo.root)}"))
+    commits = 0
+    if (repo.root / ".git").exists():
+        history = proc.run(["git", "-C", repo.root, "log", "--all", "-p", "--no-color", "--no-ext-diff", "--format=commit %H"],
+                           check=False, timeout=600)
+        commits = history.stdout.count(b"\ncommit ") + history.stdout.startswith(b"commit ")
+        current = "?"
+        for line in history.stdout.splitlines():
+            if line.startswith(b"commit "):
+                current = line[7:19].decode()
+            for key in _scan(line, needles):
+                findings.append(Finding(key, f"git history: commit {current}"))
+    rendered = 0
+    if find("kubectl") is not None:
+        for overlay in sorted((repo.root / "overlays").glob("*/kustomization.yaml")):
+            rendered += 1
+            for key in _scan(kustomize.build(overlay.parent), needles):
+                findings.append(Finding(key, f"rendered output: {overlay.parent.relative_to(repo.root)}"))
+    for site in skipped_sites:
+        print(f"warning: sites/{site}/secrets.sops.yaml: no age key here decrypts it; its values were not audited",
+              file=sys.stderr)
+    if short:
+        print(f"note: {len(short)} value(s) shorter than {MIN_LENGTH} characters not searched: {', '.join(short)}",
+              file=sys.stderr)
+    unique = sorted(set(findings), key=lambda f: (f.key, f.where))
+    if unique:
+        for finding in unique:
+            print(f"PLAINTEXT {finding.key}: {finding.where}", file=out)
+        print(f"audit failed: {len(unique)} place(s) hold a secret value in plaintext", file=out)
+        return 1
+    print(f"audit passed: {len(values)} value(s) searched in {files} file(s), {commits} commit(s) of history, "
+          f"{rendered} rendered overlay(s); no plaintext found", file=out)
+    return 0
+
+
+def _tree_files(root: Path):
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        for entry in sorted(directory.iterdir()):
+            if entry.is_symlink():
+                continue
+            if entry.is_dir():
+                if entry.name not in SKIP_DIRS:
+                    stack.append(entry)
+            elif entry.is_file():
+                yield entry

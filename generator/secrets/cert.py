@@ -1,0 +1,54 @@
+"""The site's public sealing certificate: loaded, checked for expiry, fingerprinted."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from generator.errors import UsageError
+
+WARN_DAYS = 30
+
+
+@dataclass(frozen=True)
+class SealingCert:
+    path: Path
+    shown: str
+    fingerprint: str  # sha256 of the DER certificate: public, identifies the key pair
+    not_after: datetime.datetime
+
+    def days_left(self, now: datetime.datetime | None = None) -> float:
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        return (self.not_after - now).total_seconds() / 86400
+
+
+def load_cert(path: Path, shown: str) -> SealingCert:
+    if not path.is_file():
+        raise UsageError(f"{shown}: no sealing certificate; run 'generator cert import --site SITE FILE' "
+                         "or 'generator cert fetch --site SITE'")
+    data = path.read_bytes()
+    if b"PRIVATE KEY" in data:
+        raise UsageError(f"{shown}: holds a private key; only the public certificate belongs in the repository")
+    try:
+        cert = x509.load_pem_x509_certificate(data)
+    except ValueError as exc:
+        raise UsageError(f"{shown}: not a PEM certificate ({exc})") from exc
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return SealingCert(path, shown, hashlib.sha256(der).hexdigest(), cert.not_valid_after_utc)
+
+
+def check_validity(cert: SealingCert, now: datetime.datetime | None = None) -> str | None:
+    """Raise when expired; return a warning when it expires within WARN_DAYS."""
+    left = cert.days_left(now)
+    when = cert.not_after.strftime("%Y-%m-%d")
+    if left <= 0:
+        raise UsageError(f"{cert.shown}: the sealing certificate expired on {when}; fetch the controller's "
+                         "current certificate ('generator cert fetch') and render again")
+    if left < WARN_DAYS:
+        return f"{cert.shown}: the sealing certificate expires on {when} ({left:.0f} days left)"
+    return None

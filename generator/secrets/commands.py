@@ -1,0 +1,147 @@
+"""`generator secrets ...` and `generator cert ...`: typed functions returning an exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+from generator import proc
+from generator.errors import GeneratorError, UsageError
+from generator.layout import Repo
+from generator.loader import load_site
+from generator.secrets.cert import check_validity, load_cert
+from generator.secrets.keys import FILLED_BY_BOOTSTRAP, FINGERPRINT_KEY, is_internal
+from generator.secrets.sealing import CERT_SHA, FINGERPRINTS, SEALED_FILE, SOPS_SHA, fingerprint
+from generator.secrets.store import SecretsFile
+from generator.tools import require
+
+
+def secrets_init(repo: Repo, site: str, out: TextIO = sys.stdout) -> int:
+    model = load_site(repo, site)
+    store = SecretsFile(repo, site)
+    report = store.init()
+    for key, status in sorted(report.items()):
+        if not is_internal(key):
+            print(f"{status:<9} {key}", file=out)
+    present = set(report)
+    missing = [k for k in model.secret_keys() if k not in present]
+    for key in missing:
+        how = "filled by 'generator bootstrap'" if key in FILLED_BY_BOOTSTRAP else f"set it: generator secrets set --site {site} {key}"
+        print(f"missing   {key} ({how})", file=out)
+    print(f"{store.rel}: {sum(1 for s in report.values() if s == 'created')} created, "
+          f"{len(missing)} missing", file=out)
+    return 0
+
+
+def read_value(stream: TextIO) -> str:
+    """A secret value from stdin (never argv): hidden prompt on a terminal, else the piped text."""
+    if stream.isatty():
+        import click
+
+        return click.prompt("value", hide_input=True, confirmation_prompt=True, err=True)
+    value = stream.read()
+    return value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
+
+
+def secrets_set(repo: Repo, site: str, key: str, value: str, out: TextIO = sys.stdout) -> int:
+    model = load_site(repo, site)
+    status = SecretsFile(repo, site).set(key, value)
+    print(f"{status:<9} {key}", file=out)
+    if key not in model.secret_keys():
+        print(f"warning: {key} is not referenced by sites/{site}/site.yaml; it is sealed but unused", file=sys.stderr)
+    if status != "unchanged":
+        print(f"next: generator render --site {site}", file=out)
+    return 0
+
+
+def secrets_rotate(repo: Repo, site: str, key: str, force: bool, out: TextIO = sys.stdout) -> int:
+    load_site(repo, site)
+    status = SecretsFile(repo, site).rotate(key, force=force)
+    print(f"{status:<9} {key}", file=out)
+    print(f"next: generator render --site {site}", file=out)
+    return 0
+
+
+def secrets_list(repo: Repo, site: str, out: TextIO = sys.stdout) -> int:
+    """Key names and whether each is sealed and current. Needs the age key only when the file changed."""
+    model = load_site(repo, site)
+    store = SecretsFile(repo, site)
+    if not store.exists():
+        raise UsageError(f"{store.rel}: no such file; run 'generator secrets init --site {site}'")
+    sealed = _sealed_doc(repo, site)
+    annotations = sealed.get("metadata", {}).get("annotations", {}) if sealed else {}
+    sealed_keys = set(sealed.get("spec", {}).get("encryptedData", {})) if sealed else set()
+    prints = json.loads(annotations.get(FINGERPRINTS, "{}"))
+    keyless_current = bool(sealed) and annotations.get(SOPS_SHA) == store.digest() and _cert_matches(repo, site, annotations)
+    current: dict[str, str] = {}
+    try:
+        values = store.read()
+        names = sorted(k for k in values if not is_internal(k))
+        fp_key = values.get(FINGERPRINT_KEY, "")
+        for key in names:
+            current[key] = "current" if keyless_current or (fp_key and prints.get(key) == fingerprint(fp_key, key, values[key])
+                                                             and _cert_matches(repo, site, annotations)) else "stale"
+    except GeneratorError as exc:
+        if not keyless_current:
+            print(f"warning: {exc}; current/stale unknown", file=sys.stderr)
+        names = sorted(sealed_keys)
+        current = {k: "current" if keyless_current else "unknown" for k in names}
+    required = model.secret_keys()
+    print(f"{'KEY':<28} {'SOPS':<5} {'SEALED':<7} {'STATE':<8} USED", file=out)
+    for key in sorted(set(names) | set(required)):
+        in_sops = key in current
+        print(f"{key:<28} {'yes' if in_sops else 'no':<5} {'yes' if key in sealed_keys else 'no':<7} "
+              f"{current.get(key, 'missing'):<8} {'yes' if key in required else 'no'}", file=out)
+    return 0
+
+
+def _sealed_doc(repo: Repo, site: str) -> dict:
+    path = repo.root / "overlays" / site / SEALED_FILE
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
+def _cert_matches(repo: Repo, site: str, annotations: dict) -> bool:
+    path = repo.site_dir(site) / "sealing-cert.pem"
+    return path.is_file() and load_cert(path, str(path)).fingerprint == annotations.get(CERT_SHA)
+
+
+def cert_import(repo: Repo, site: str, source: Path, out: TextIO = sys.stdout) -> int:
+    repo.check_site_name(site)
+    return _install_cert(repo, site, source.read_bytes() if source.is_file() else b"", str(source), out)
+
+
+def cert_fetch(repo: Repo, site: str, controller_name: str, controller_namespace: str, out: TextIO = sys.stdout) -> int:
+    """kubeseal --fetch-cert from the cluster in the current kubeconfig context."""
+    repo.check_site_name(site)
+    result = proc.run([require("kubeseal"), "--fetch-cert", "--controller-name", controller_name,
+                       "--controller-namespace", controller_namespace], check=False, timeout=60)
+    if result.returncode != 0:
+        raise GeneratorError(f"kubeseal --fetch-cert failed: {proc.tail(result.err_text, 2)}")
+    return _install_cert(repo, site, result.stdout, "the cluster", out)
+
+
+def _install_cert(repo: Repo, site: str, data: bytes, shown: str, out: TextIO) -> int:
+    target = repo.site_dir(site) / "sealing-cert.pem"
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".cert.", delete=False) as handle:
+        handle.write(data)
+    try:
+        cert = load_cert(Path(handle.name), shown)
+        warning = check_validity(cert)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+        if target.is_file() and target.read_bytes() == data:
+            print(f"unchanged sites/{site}/sealing-cert.pem", file=out)
+            return 0
+        os.replace(handle.name, target)
+    finally:
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
+    print(f"updated   sites/{site}/sealing-cert.pem (sha256 {cert.fingerprint[:16]}…, valid until "
+          f"{cert.not_after:%Y-%m-%d}); the next render reseals every key", file=out)
+    return 0

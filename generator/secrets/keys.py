@@ -1,0 +1,48 @@
+"""Which keys a site's secrets file holds, how each is made, and whether it may be rotated."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Callable
+
+from generator.model import BOOTSTRAP_SECRET_KEYS, S3_SECRET_KEYS, Site
+
+ALPHANUMERIC = string.ascii_letters + string.digits
+FINGERPRINT_KEY = "_fingerprint_key"  # HMAC key for change detection; never sealed into the Secret
+
+
+def _random(length: int, prefix: str = "") -> Callable[[], str]:
+    return lambda: prefix + "".join(secrets.choice(ALPHANUMERIC) for _ in range(length))
+
+
+GENERATED: dict[str, Callable[[], str]] = {
+    "LITELLM_MASTER_KEY": _random(48, "sk-"),
+    "LITELLM_SALT_KEY": _random(48),
+    "ADMIN_PASSWORD": _random(32),
+    FINGERPRINT_KEY: lambda: secrets.token_hex(32),
+}
+FILLED_BY_BOOTSTRAP = (*BOOTSTRAP_SECRET_KEYS, *S3_SECRET_KEYS)
+SALT_WARNING = (
+    "rotating LITELLM_SALT_KEY makes every model credential LiteLLM stored in its database unreadable; "
+    "re-enter them in the UI afterwards. Pass --force to rotate anyway"
+)
+
+
+def is_internal(key: str) -> bool:
+    return key.startswith("_")
+
+
+def rotation_refusal(key: str, force: bool) -> str | None:
+    """Why a key may not be rotated here, or None when rotation is safe."""
+    if key == "LITELLM_SALT_KEY":
+        return None if force else SALT_WARNING
+    if key in FILLED_BY_BOOTSTRAP:
+        return f"{key} belongs to a service: rotate it with 'generator bootstrap' (which updates the service too)"
+    if key not in GENERATED or is_internal(key):
+        return f"{key} is not generated here (a provider key or a custom value): set it with 'generator secrets set'"
+    return None
+
+
+def required_keys(site: Site) -> list[str]:
+    return site.secret_keys()

@@ -1,0 +1,162 @@
+"""The overlay's Secret: a SealedSecret (or, for Flux-only sites, a sops-encrypted Secret).
+
+Zero churn. kubeseal produces new ciphertext on every run, so the generator reuses what it
+sealed before whenever it can prove the value is unchanged:
+
+* Keyless fast path: the SealedSecret records the sha256 of the sops file's *encrypted* bytes
+  and of the public certificate. When both match, nothing changed: the committed ciphertext is
+  reused as is, and neither the age key nor kubeseal is needed.
+* Per key: otherwise the sops file is decrypted and each value's HMAC-SHA256, keyed with a
+  random 256-bit key that lives only inside the sops file (``_fingerprint_key``), is compared
+  with the HMAC recorded in the SealedSecret. Only changed keys are resealed. A new
+  certificate or namespace reseals everything. The HMACs reveal nothing about a value without
+  the key, unlike a plain hash, which would let anyone test guesses offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.errors import UsageError
+from generator.layout import Repo
+from generator.model import Site
+from generator.render.common import SECRET_NAME, obj, yaml_file
+from generator.secrets.cert import check_validity, load_cert
+from generator.secrets.keys import FINGERPRINT_KEY, is_internal
+from generator.secrets.store import SecretsFile
+from generator.tools import kubeseal, sops
+
+SEALED_FILE = "sealed-secret.yaml"
+SOPS_SECRET_FILE = "secret.sops.yaml"
+PREFIX = "litellm-gitops.io/"
+SEALED_FOR, CERT_SHA, SOPS_SHA, FINGERPRINTS, RECIPIENTS = (
+    f"{PREFIX}sealed-for", f"{PREFIX}cert-sha256", f"{PREFIX}sops-sha256", f"{PREFIX}fingerprints", f"{PREFIX}recipients")
+
+
+@dataclass
+class SecretOutcome:
+    files: dict[str, bytes] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    resealed: list[str] = field(default_factory=list)  # keys sealed anew by this render
+    reused: list[str] = field(default_factory=list)
+    stale: str | None = None  # set instead of sealing when sealing is not allowed (check, dry run)
+
+
+def fingerprint(fp_key: str, key: str, value: str) -> str:
+    return hmac.new(bytes.fromhex(fp_key), f"{key}\0{value}".encode(), hashlib.sha256).hexdigest()
+
+
+class _NeedsSealing(Exception):
+    pass
+
+
+def overlay_secret(repo: Repo, name: str, site: Site, *, seal: bool = True) -> SecretOutcome:
+    """The overlay's secret file. With ``seal=False`` nothing is decrypted or sealed: a stale secret
+    is reported in ``stale`` and the committed file is kept."""
+    store = SecretsFile(repo, name)
+    outcome = SecretOutcome()
+    if not store.exists():
+        outcome.warnings.append(f"{store.rel}: missing, so the overlay only references {SECRET_NAME}; "
+                                f"run 'generator secrets init --site {name}'")
+        return outcome
+    existing_path = repo.root / f"overlays/{name}" / (SEALED_FILE if site.secrets.mode == "sealed" else SOPS_SECRET_FILE)
+    target = SOPS_SECRET_FILE if site.secrets.mode == "sops" else SEALED_FILE
+    try:
+        if site.secrets.mode == "sops":
+            outcome.files[target] = _sops_secret(store, site, existing_path, outcome, seal)
+        else:
+            outcome.files[target] = _sealed_secret(repo, store, name, site, existing_path, outcome, seal)
+    except _NeedsSealing:
+        outcome.stale = f"overlays/{name}/{target} is out of date with {store.rel} (or the certificate)"
+        if existing_path.is_file():
+            outcome.files[target] = existing_path.read_bytes()
+    return outcome
+
+
+def _sealed_secret(repo: Repo, store: SecretsFile, name: str, site: Site, existing_path: Path,
+                   outcome: SecretOutcome, seal: bool) -> bytes:
+    cert = load_cert(repo.site_dir(name) / "sealing-cert.pem", f"sites/{name}/sealing-cert.pem")
+    warning = check_validity(cert)
+    if warning:
+        outcome.warnings.append(warning)
+    previous = _load(existing_path)
+    sealed_for = f"{site.namespace}/{SECRET_NAME}"
+    annotations = previous.get("metadata", {}).get("annotations", {}) if previous else {}
+    old_data: dict[str, str] = dict(previous.get("spec", {}).get("encryptedData", {})) if previous else {}
+    sops_sha = store.digest()
+    same_target = annotations.get(SEALED_FOR) == sealed_for and annotations.get(CERT_SHA) == cert.fingerprint
+    if previous and same_target and annotations.get(SOPS_SHA) == sops_sha:
+        outcome.reused = sorted(old_data)
+        return _sealed_file(name, site, old_data, json.loads(annotations.get(FINGERPRINTS, "{}")), cert.fingerprint, sops_sha)
+    if not seal:
+        raise _NeedsSealing
+
+    values = store.read()
+    fp_key = values.get(FINGERPRINT_KEY)
+    if not fp_key:
+        raise UsageError(f"{store.rel}: has no {FINGERPRINT_KEY}; run 'generator secrets init --site {name}' to add it")
+    values = {k: v for k, v in values.items() if not is_internal(k)}
+    new_prints = {k: fingerprint(fp_key, k, v) for k, v in values.items()}
+    old_prints = json.loads(annotations.get(FINGERPRINTS, "{}")) if same_target else {}
+    changed = sorted(k for k in values if old_prints.get(k) != new_prints[k] or k not in old_data)
+    fresh = kubeseal.seal({k: values[k] for k in changed}, name=SECRET_NAME, namespace=site.namespace, cert=cert.path)
+    data = {k: fresh[k] if k in fresh else old_data[k] for k in sorted(values)}
+    outcome.resealed, outcome.reused = changed, sorted(set(values) - set(changed))
+    return _sealed_file(name, site, data, new_prints, cert.fingerprint, sops_sha)
+
+
+def _sealed_file(name: str, site: Site, data: dict[str, str], prints: dict[str, str], cert_sha: str,
+                 sops_sha: str) -> bytes:
+    doc = obj("bitnami.com/v1alpha1", "SealedSecret", SECRET_NAME, namespace=site.namespace, annotations={
+        SEALED_FOR: f"{site.namespace}/{SECRET_NAME}",
+        CERT_SHA: cert_sha,
+        SOPS_SHA: sops_sha,
+        FINGERPRINTS: json.dumps(dict(sorted(prints.items())), separators=(",", ":")),
+    })
+    doc["spec"] = {
+        "encryptedData": dict(sorted(data.items())),
+        "template": {"metadata": {"name": SECRET_NAME, "namespace": site.namespace,
+                                  "labels": {"app": "litellm"}}, "type": "Opaque"},
+    }
+    return yaml_file(f"sites/{name}/secrets.sops.yaml", f"generator render --site {name}", doc)
+
+
+def _sops_secret(store: SecretsFile, site: Site, existing_path: Path, outcome: SecretOutcome, seal: bool) -> bytes:
+    """Flux-native: a Secret whose data is sops-encrypted for the cluster's age recipients."""
+    recipients = sorted(site.secrets.flux_recipients)
+    sops_sha = store.digest()
+    previous = _load(existing_path)
+    annotations = previous.get("metadata", {}).get("annotations", {}) if previous else {}
+    if previous and annotations.get(SOPS_SHA) == sops_sha and annotations.get(RECIPIENTS) == ",".join(recipients) \
+            and previous.get("metadata", {}).get("namespace") == site.namespace:
+        return existing_path.read_bytes()
+    if not seal:
+        raise _NeedsSealing
+    values = {k: v for k, v in store.read().items() if not is_internal(k)}
+    secret = obj("v1", "Secret", SECRET_NAME, namespace=site.namespace, labels={"app": "litellm"},
+                 annotations={SOPS_SHA: sops_sha, RECIPIENTS: ",".join(recipients)})
+    secret["type"] = "Opaque"
+    secret["stringData"] = dict(sorted(values.items()))
+    plain = yaml.safe_dump(secret, sort_keys=False).encode()
+    encrypted = sops.encrypt_document(plain, recipients, r"^(data|stringData)$", store.rel, store.repo.root)
+    outcome.resealed = sorted(values)
+    header = (f"# Generated from {store.rel} by the LiteLLM GitOps generator. Do not edit.\n"
+              f"# sops-encrypted for the cluster's age key; Flux decrypts it (spec.decryption).\n").encode()
+    return header + encrypted
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        doc = yaml.safe_load(path.read_bytes())
+    except yaml.YAMLError:
+        return None
+    return doc if isinstance(doc, dict) else None

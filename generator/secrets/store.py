@@ -1,0 +1,123 @@
+"""The site's sops file ``sites/<site>/secrets.sops.yaml``: init, set, rotate, list.
+
+Every change is made on an encrypted copy next to the file and renamed over it, so a failure
+(wrong key, killed process) leaves the previous file valid. Values never touch argv or disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.errors import UsageError
+from generator.layout import Repo
+from generator.model import SECRET_KEY_RE
+from generator.secrets.keys import FINGERPRINT_KEY, GENERATED, rotation_refusal
+from generator.tools import sops
+
+SECRETS_FILE = "secrets.sops.yaml"
+
+
+@dataclass(frozen=True)
+class SecretsFile:
+    repo: Repo
+    site: str
+
+    @property
+    def path(self) -> Path:
+        return self.repo.site_dir(self.site) / SECRETS_FILE
+
+    @property
+    def rel(self) -> str:
+        return f"sites/{self.site}/{SECRETS_FILE}"
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def digest(self) -> str:
+        """sha256 of the encrypted bytes: public, changes whenever sops rewrites the file."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    def read(self) -> dict[str, str]:
+        return sops.decrypt(self.path, self.rel, self.repo.root)
+
+    def init(self) -> dict[str, str]:
+        """Create the file with generated keys, or add the generated keys it lacks. Never overwrites."""
+        if not self.exists():
+            values = {key: make() for key, make in GENERATED.items()}
+            data = sops.encrypt_new(values, self.rel, self.repo.root)
+            _replace(self.path, data)
+            return {key: "created" for key in sorted(values)}
+        current = self.read()
+        report = {key: "unchanged" for key in sorted(current)}
+        missing = {key: make() for key, make in GENERATED.items() if key not in current}
+        if missing:
+            self._edit(missing)
+            report.update({key: "created" for key in missing})
+        return report
+
+    def set(self, key: str, value: str) -> str:
+        check_key_name(key)
+        if not value:
+            raise UsageError(f"{key}: empty value on stdin; nothing written")
+        current = self.read()
+        if current.get(key) == value:
+            return "unchanged"
+        self._edit({key: value})
+        return "updated" if key in current else "created"
+
+    def set_many(self, values: dict[str, str]) -> dict[str, str]:
+        """Store several values at once (one re-encryption). Used by bootstrap."""
+        current = self.read() if self.exists() else {}
+        changes = {k: v for k, v in values.items() if current.get(k) != v}
+        if changes:
+            self._edit(changes)
+        return {k: ("unchanged" if k not in changes else "updated" if k in current else "created") for k in values}
+
+    def rotate(self, key: str, *, force: bool) -> str:
+        refusal = rotation_refusal(key, force)
+        if refusal:
+            raise UsageError(f"{self.rel}: {refusal}")
+        current = self.read()
+        self._edit({key: GENERATED[key]()})
+        return "rotated" if key in current else "created"
+
+    def _edit(self, values: dict[str, str]) -> None:
+        if not self.exists():
+            data = sops.encrypt_new(dict(values), self.rel, self.repo.root)
+            _replace(self.path, data)
+            return
+        fd, tmp = tempfile.mkstemp(prefix=f".{SECRETS_FILE}.", dir=self.path.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(self.path, tmp)  # ciphertext only
+            for key, value in sorted(values.items()):
+                sops.set_value(Path(tmp), key, value, self.rel, self.repo.root)
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def check_key_name(key: str) -> None:
+    if key == FINGERPRINT_KEY:
+        raise UsageError(f"{key} is managed by the generator")
+    if not SECRET_KEY_RE.match(key):
+        raise UsageError(f"{key!r} is not a valid secret key name (UPPER_SNAKE_CASE)")
+
+
+def _replace(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

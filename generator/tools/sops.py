@@ -1,0 +1,93 @@
+"""sops, through its real binary. Plaintext travels only on stdin and stdout, never in argv or a file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from generator import proc
+from generator.errors import GeneratorError, UsageError
+from generator.tools import require
+
+NO_KEY = 128
+MAC_MISMATCH = 51
+KEY_HINT = "set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to an age identity of one of these recipients"
+
+
+class SopsError(GeneratorError):
+    """sops could not decrypt or encrypt a file."""
+
+
+def _env() -> dict[str, str]:
+    return proc.child_env({"SOPS_DISABLE_VERSION_CHECK": "1"})
+
+
+def recipients(path: Path) -> list[str]:
+    """The age recipients a sops file is encrypted for, read from its (public) metadata."""
+    try:
+        meta = (yaml.safe_load(path.read_text()) or {}).get("sops", {})
+    except (OSError, yaml.YAMLError):
+        return []
+    return sorted(entry.get("recipient", "?") for entry in meta.get("age") or [])
+
+
+def decrypt(path: Path, shown: str, cwd: Path) -> dict[str, str]:
+    """Every key and value of a flat sops YAML file."""
+    if not path.is_file():
+        raise UsageError(f"{shown}: no such file; run 'generator secrets init'")
+    result = proc.run([require("sops"), "decrypt", "--output-type", "json", path], env=_env(), cwd=cwd, check=False)
+    if result.returncode != 0:
+        raise _failure(result, shown, path, "decrypt")
+    data = json.loads(result.stdout)
+    if not isinstance(data, dict):
+        raise SopsError(f"{shown}: expected a mapping of KEY: value")
+    return {str(k): "" if v is None else str(v) for k, v in data.items()}
+
+
+def encrypt_new(values: dict[str, str], rel_path: str, cwd: Path) -> bytes:
+    """Encrypt a new file's content for the recipients of the matching rule in .sops.yaml."""
+    plain = json.dumps(values, sort_keys=True).encode()
+    result = proc.run(
+        [require("sops"), "encrypt", "--filename-override", rel_path, "--input-type", "json", "--output-type", "yaml",
+         "/dev/stdin"],
+        stdin=plain, env=_env(), cwd=cwd, check=False,
+    )
+    if result.returncode != 0:
+        raise _failure(result, rel_path, cwd / rel_path, "encrypt")
+    return result.stdout
+
+
+def encrypt_document(plain_yaml: bytes, recipients_: list[str], encrypted_regex: str, shown: str, cwd: Path) -> bytes:
+    """Encrypt a Kubernetes manifest for explicit recipients (Flux decrypts it in the cluster)."""
+    result = proc.run(
+        [require("sops"), "encrypt", "--age", ",".join(recipients_), "--encrypted-regex", encrypted_regex,
+         "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"],
+        stdin=plain_yaml, env=_env(), cwd=cwd, check=False,
+    )
+    if result.returncode != 0:
+        raise _failure(result, shown, None, "encrypt")
+    return result.stdout
+
+
+def set_value(path: Path, key: str, value: str, shown: str, cwd: Path) -> None:
+    """Set one key in place; sops re-encrypts the file. The value goes on stdin."""
+    result = proc.run(
+        [require("sops"), "set", "--value-stdin", path, json.dumps([key])],
+        stdin=json.dumps(value).encode(), env=_env(), cwd=cwd, check=False,
+    )
+    if result.returncode != 0:
+        raise _failure(result, shown, path, "update")
+
+
+def _failure(result: proc.Result, shown: str, path: Path | None, action: str) -> SopsError:
+    who = ", ".join(recipients(path)) if path is not None and path.is_file() else ""
+    if result.returncode == NO_KEY:
+        return SopsError(f"{shown}: cannot {action}: no age key available decrypts it (recipients: {who or 'unknown'}); {KEY_HINT}")
+    if result.returncode == MAC_MISMATCH:
+        return SopsError(f"{shown}: cannot {action}: MAC mismatch, the file was changed outside sops or is corrupted")
+    text = result.err_text
+    if "no matching creation rules" in text or "config file not found" in text.lower():
+        return SopsError(f"{shown}: no creation rule in .sops.yaml matches this file; add one with the site's age recipients")
+    return SopsError(f"{shown}: sops could not {action} it: {proc.tail(text, 3)}")
