@@ -27,6 +27,7 @@ test: setup-servers
 	$(GEN) schema --check
 	$(GEN) render --all --check
 	$(GEN) validate --all
+	$(GEN) audit
 	$(VENV)/bin/pytest -q
 
 bench: setup

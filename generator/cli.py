@@ -73,7 +73,10 @@ def validate(ctx: click.Context, sites: tuple[str, ...], all_sites: bool) -> Non
 
     repo = _repo(ctx)
     names = _site_names(repo, sites, all_sites) or tuple(repo.site_names())
-    directories, resources = validate_sites(repo, list(names), fleet=all_sites)
+    warnings: list[str] = []
+    directories, resources = validate_sites(repo, list(names), fleet=all_sites, warnings=warnings)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"valid: {directories} kustomization(s), {resources} resource(s), strict, offline")
 
 

@@ -33,7 +33,7 @@ def targets(root: Path, sites: list[str], *, fleet: bool) -> list[Target]:
     return found
 
 
-def validate_tree(root: Path, sites: list[str], *, fleet: bool) -> tuple[int, int]:
+def validate_tree(root: Path, sites: list[str], *, fleet: bool, warnings: list[str] | None = None) -> tuple[int, int]:
     """Raise ValidationFailed naming every failing object; returns (directories, resources) checked."""
     work = targets(root, sites, fleet=fleet)
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -43,6 +43,8 @@ def validate_tree(root: Path, sites: list[str], *, fleet: bool) -> tuple[int, in
         label_of: dict[str, str] = {}
         for index, (target, output) in enumerate(builds):
             _check_semantics(target, output)
+            if warnings is not None:
+                warnings.extend(_unsealed_references(target, output))
             output = _without_sops_metadata(output)
             path = Path(tmp) / f"{index:05d}.yaml"
             path.write_bytes(output)
@@ -82,5 +84,30 @@ def _check_semantics(target: Target, output: bytes) -> None:
             raise ValidationFailed(f"{target.label}: SealedSecret template name differs from its own name")
 
 
-def validate_sites(repo: Repo, sites: list[str], *, fleet: bool) -> tuple[int, int]:
-    return validate_tree(repo.root, sites, fleet=fleet)
+def _unsealed_references(target: Target, output: bytes) -> list[str]:
+    """Keys the Deployment reads from litellm-secrets that the overlay's secret does not hold yet."""
+    docs = [d for d in yaml.safe_load_all(output) if isinstance(d, dict)]
+    held: set[str] | None = None
+    wanted: set[str] = set()
+    for doc in docs:
+        if doc.get("kind") == "SealedSecret":
+            held = set(doc.get("spec", {}).get("encryptedData", {}))
+        elif doc.get("kind") == "Secret" and doc.get("metadata", {}).get("name") == "litellm-secrets":
+            held = set(doc.get("stringData", {})) | set(doc.get("data", {}))
+        elif doc.get("kind") == "Deployment":
+            for container in doc["spec"]["template"]["spec"].get("containers", []):
+                for env in container.get("env", []):
+                    ref = env.get("valueFrom", {}).get("secretKeyRef", {})
+                    if ref.get("name") == "litellm-secrets":
+                        wanted.add(ref["key"])
+    if held is None:
+        return [f"{target.label}: no litellm-secrets in the overlay yet (generator secrets init, then render)"] if wanted else []
+    missing = sorted(wanted - held)
+    if not missing:
+        return []
+    return [f"{target.label}: litellm-secrets lacks {', '.join(missing)} (filled by 'generator bootstrap' or "
+            "'generator secrets set'); the pod cannot start until they are sealed"]
+
+
+def validate_sites(repo: Repo, sites: list[str], *, fleet: bool, warnings: list[str] | None = None) -> tuple[int, int]:
+    return validate_tree(repo.root, sites, fleet=fleet, warnings=warnings)

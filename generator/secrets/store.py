@@ -91,7 +91,7 @@ class SecretsFile:
             data = sops.encrypt_new(dict(values), self.rel, self.repo.root)
             _replace(self.path, data)
             return
-        fd, tmp = tempfile.mkstemp(prefix=f".{SECRETS_FILE}.", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=".edit-", suffix=f".{SECRETS_FILE}", dir=self.path.parent)  # sops reads the format from the suffix
         os.close(fd)
         try:
             shutil.copyfile(self.path, tmp)  # ciphertext only

@@ -62,7 +62,8 @@ def encrypt_new(values: dict[str, str], rel_path: str, cwd: Path) -> bytes:
 def encrypt_document(plain_yaml: bytes, recipients_: list[str], encrypted_regex: str, shown: str, cwd: Path) -> bytes:
     """Encrypt a Kubernetes manifest for explicit recipients (Flux decrypts it in the cluster)."""
     result = proc.run(
-        [require("sops"), "encrypt", "--age", ",".join(recipients_), "--encrypted-regex", encrypted_regex,
+        # --config /dev/null: the recipients are explicit; the repo's creation rules are for site files.
+        [require("sops"), "--config", "/dev/null", "encrypt", "--age", ",".join(recipients_), "--encrypted-regex", encrypted_regex,
          "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"],
         stdin=plain_yaml, env=_env(), cwd=cwd, check=False,
     )
