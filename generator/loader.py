@@ -57,7 +57,7 @@ def _site_error(shown: str, tree: Any, exc: ValidationError) -> SiteError:
         loc = (*loc, ctx["index"], ctx["field"])
     elif first["type"] == "site_rule":
         loc = (*loc, *str(ctx["at"]).split("."))
-    path = _real_path(tree, loc, missing=first["type"] == "missing")
+    path = _real_path(tree, loc, missing=first["type"] in {"missing", "site_rule"})
     field = _format_path(path)
     problem = _problem(first)
     if first["type"] == "extra_forbidden":

@@ -51,7 +51,12 @@ CASES = [
     ("hpa-order", "domain: example.com\nhpa: {enabled: true, minReplicas: 4, maxReplicas: 2}\n", 2, "hpa", "below minReplicas"),
     ("cache-call-type", "domain: example.com\ncache:\n  callTypes: [completion, teleport]\n", 3, "cache.callTypes[1]", "Input should be"),
     ("ttl-string", "domain: example.com\ncache:\n  ttl: '3600'\n", 3, "cache.ttl", "valid integer"),
-    ("sops-with-argocd", "domain: example.com\nsecrets: {mode: sops}\n", 2, "secrets.mode", "Argo CD cannot decrypt sops"),
+    ("sops-with-argocd", "domain: example.com\nsecrets:\n  mode: sops\n  fluxRecipients: [%s]\n" % ("age1" + "q" * 58), 3,
+     "secrets.mode", "Argo CD cannot decrypt sops"),
+    ("sops-without-recipients", "domain: example.com\nsecrets: {mode: sops}\n", 2, "secrets.fluxRecipients",
+     "list the cluster's age recipients"),
+    ("bad-age-recipient", "domain: example.com\nsecrets: {fluxRecipients: [age2xyz]}\n", 2, "secrets.fluxRecipients[0]",
+     "age recipient"),
     ("wait-for-latest", "domain: example.com\nwaitFor: {image: 'busybox:latest'}\n", 2, "waitFor.image", "not pinned"),
     ("not-utf8", b"domain: \xff\xfe\n", None, None, "not UTF-8"),
     ("duplicate-passthrough", "domain: example.com\npassThroughEndpoints:\n  - {path: /a, target: 'https://x.example.com'}\n"
