@@ -198,6 +198,24 @@ def cert_fetch(ctx: click.Context, site: str, controller_name: str, controller_n
 
 
 @cli.command()
+@click.option("--site", required=True, metavar="NAME")
+@click.option("--dry-run", is_flag=True, help="Print the plan: what would be created or changed; write nothing.")
+@click.option("--only", multiple=True, type=click.Choice(["keycloak", "postgres", "bucket"]),
+              help="Converge only this service (repeatable).")
+@click.option("--rotate-client-secret", is_flag=True, help="Give the Keycloak client a new secret (stored in sops first).")
+@click.pass_context
+def bootstrap(ctx: click.Context, site: str, dry_run: bool, only: tuple[str, ...], rotate_client_secret: bool) -> None:
+    """Converge the Keycloak client, the PostgreSQL role and database, and the S3 bucket (idempotent).
+
+    Admin credentials come from KEYCLOAK_ADMIN_USERNAME/PASSWORD, POSTGRES_ADMIN_USERNAME/PASSWORD and
+    S3_ADMIN_ACCESS_KEY_ID/SECRET_ACCESS_KEY, or from the same names with a leading '_' in the site's sops file.
+    """
+    from bootstrap.run import run_bootstrap
+
+    ctx.exit(run_bootstrap(_repo(ctx), site, only=only, dry_run=dry_run, rotate_client_secret=rotate_client_secret))
+
+
+@cli.command()
 @click.pass_context
 def audit(ctx: click.Context) -> None:
     """Fail if any secret value appears in plaintext in the tree, its git history or the rendered output."""

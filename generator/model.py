@@ -391,6 +391,37 @@ class Secrets(Model):
         return self
 
 
+class BootstrapKeycloak(Model):
+    url: HttpUrl | None = None  # default: keycloak.url
+    admin_realm: KeycloakName = "master"
+    admin_client_id: KeycloakName = "admin-cli"
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+
+
+class BootstrapPostgres(Model):
+    host: str | None = None  # default: postgres.host
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None  # default: postgres.port
+    admin_database: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")] = "postgres"
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    ca_bundle: str | None = None
+
+
+class BootstrapS3(Model):
+    endpoint: HttpUrl | None = None  # default: s3.endpoint
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    user: KeycloakName | None = None  # the S3 identity for LiteLLM; default litellm-<namespace>
+
+
+class Bootstrap(Model):
+    """Endpoints reachable from the operator's machine; the in-cluster ones stay in keycloak/postgres/s3."""
+
+    keycloak: BootstrapKeycloak = BootstrapKeycloak()
+    postgres: BootstrapPostgres = BootstrapPostgres()
+    s3: BootstrapS3 = BootstrapS3()
+
+
 # Environment variables the generator sets itself; extraEnv may not override them.
 MANAGED_ENV = frozenset(
     {
@@ -435,6 +466,7 @@ class Site(Model):
     wait_for: WaitFor = WaitFor()
     persistence: Persistence = Persistence()
     secrets: Secrets = Secrets()
+    bootstrap: Bootstrap = Bootstrap()
     extra_env: dict[EnvName, str] = Field(default_factory=dict)
 
     @field_validator("models")

@@ -1,0 +1,3 @@
+"""Out-of-cluster steps, converged idempotently: Keycloak client and roles, PostgreSQL role and
+database, the S3 cache bucket and its identity. Every credential goes into the site's sops file
+before it is applied to a service."""

@@ -1,0 +1,283 @@
+"""Keycloak: the confidential client, its scopes, realm roles, admin role mapping and the role claim.
+
+Replaces the original playbook, which deleted and recreated the client (a new secret) on every
+run. Here the client is converged in place: drift is set back, the secret is kept unless
+``rotate_secret`` is asked for. The role claim (flaw 7): client roles ``proxy_admin`` and
+``internal_user`` on the client, made composites of the realm roles AI_ADMIN and AI_USER, and a
+client-role mapper that writes them into the claim LiteLLM reads (GENERIC_USER_ROLE_ATTRIBUTE).
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from typing import Any
+from urllib.parse import quote
+
+from keycloak import KeycloakAdmin
+from keycloak.exceptions import KeycloakAuthenticationError, KeycloakError, KeycloakGetError, raise_error_from_response
+from requests.exceptions import RequestException
+
+from bootstrap.credentials import AdminLogin
+from bootstrap.report import CREATED, UNCHANGED, UPDATED, Report
+from bootstrap.vault import Vault
+from generator.errors import GeneratorError
+from generator.model import Site
+
+SERVICE = "keycloak"
+DEFAULT_SCOPES = ("web-origins", "acr", "roles", "profile", "email")
+OPTIONAL_SCOPES = ("address", "phone", "offline_access", "microprofile-jwt")
+ROLE_FOR = {"admin_role": "proxy_admin", "user_role": "internal_user"}  # realm role -> LiteLLM role
+
+
+class KeycloakFailed(GeneratorError):
+    pass
+
+
+def new_client_secret() -> str:
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(40))
+
+
+def desired_client(site: Site) -> dict[str, Any]:
+    base = f"https://{site.host}"
+    return {
+        "clientId": site.keycloak.client_id,
+        "name": site.keycloak.client_name,
+        "enabled": True,
+        "protocol": "openid-connect",
+        "publicClient": False,
+        "clientAuthenticatorType": "client-secret",
+        "standardFlowEnabled": True,
+        "directAccessGrantsEnabled": True,
+        "implicitFlowEnabled": False,
+        "serviceAccountsEnabled": False,
+        "rootUrl": base,
+        "baseUrl": "/",
+        "redirectUris": sorted([f"{base}/sso/callback", f"{base}/*"]),
+        "webOrigins": [base],
+        "attributes": {"post.logout.redirect.uris": f"{base}/*"},
+    }
+
+
+def desired_mapper(site: Site) -> dict[str, Any]:
+    return {
+        "name": "litellm-role",
+        "protocol": "openid-connect",
+        "protocolMapper": "oidc-usermodel-client-role-mapper",
+        "config": {
+            "usermodel.clientRoleMapping.clientId": site.keycloak.client_id,
+            "claim.name": site.keycloak.claims.role,
+            "multivalued": "true",
+            "jsonType.label": "String",
+            "id.token.claim": "true",
+            "access.token.claim": "true",
+            "userinfo.token.claim": "true",
+            "introspection.token.claim": "true",
+        },
+    }
+
+
+def _drift(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
+    fields = []
+    for key, want in desired.items():
+        have = current.get(key)
+        if isinstance(want, dict):
+            if any((have or {}).get(k) != v for k, v in want.items()):
+                fields.append(key)
+        elif isinstance(want, list):
+            if sorted(have or []) != sorted(want):
+                fields.append(key)
+        elif have != want:
+            fields.append(key)
+    return fields
+
+
+class KeycloakStep:
+    def __init__(self, site: Site, login: AdminLogin, vault: Vault, report: Report, *, rotate_secret: bool = False,
+                 url: str | None = None) -> None:
+        self.site, self.vault, self.report, self.rotate = site, vault, report, rotate_secret
+        settings = site.bootstrap.keycloak
+        self.url = (url or settings.url or site.keycloak_url).rstrip("/")
+        verify: bool | str = settings.ca_bundle or settings.verify_tls
+        self.realm = site.keycloak.realm
+        try:
+            self.admin = KeycloakAdmin(server_url=self.url, username=login.user, password=login.password,
+                                       realm_name=self.realm, user_realm_name=settings.admin_realm,
+                                       client_id=settings.admin_client_id, verify=verify)
+            self.admin.get_realm(self.realm)
+        except KeycloakAuthenticationError as exc:
+            raise KeycloakFailed(f"keycloak at {self.url}: cannot log in as admin '{login.user}' in realm "
+                                 f"'{settings.admin_realm}': invalid credentials") from exc
+        except KeycloakGetError as exc:
+            if exc.response_code == 404:
+                raise KeycloakFailed(f"keycloak at {self.url}: realm '{self.realm}' does not exist") from exc
+            raise KeycloakFailed(f"keycloak at {self.url}: {_why(exc)}") from exc
+        except (KeycloakError, RequestException) as exc:
+            raise KeycloakFailed(f"keycloak at {self.url}: unreachable or failing: {_why(exc)}") from exc
+
+    def run(self) -> None:
+        try:
+            client_uuid = self._client()
+            scope_id = self._admin_scope()
+            self._client_scopes(client_uuid, scope_id)
+            self._roles(client_uuid)
+            self._mapper(client_uuid)
+            self._admin_users()
+        except (KeycloakError, RequestException) as exc:
+            raise KeycloakFailed(f"keycloak at {self.url}: {_why(exc)}") from exc
+
+    # -- objects -------------------------------------------------------------------------
+    def _client(self) -> str | None:
+        desired = desired_client(self.site)
+        client_id = desired["clientId"]
+        uuid = self.admin.get_client_id(client_id)
+        stored = self.vault.get("CLIENT_SECRET")
+        if uuid is None:
+            secret = stored or new_client_secret()
+            self.vault.remember("CLIENT_SECRET", secret)  # in sops before the client exists
+            if not self.vault.dry_run:
+                uuid = self.admin.create_client({**desired, "secret": secret})
+            self.report.add(SERVICE, f"client {client_id}", CREATED)
+            return uuid
+        current = self.admin.get_client(uuid)
+        drift = _drift(current, desired)
+        if drift:
+            if not self.vault.dry_run:
+                merged = {**current, **desired, "attributes": {**current.get("attributes", {}), **desired["attributes"]}}
+                self.admin.update_client(uuid, merged)
+            self.report.add(SERVICE, f"client {client_id}", UPDATED, "drift: " + ", ".join(drift))
+        else:
+            self.report.add(SERVICE, f"client {client_id}", UNCHANGED)
+        self._secret(uuid, client_id, stored)
+        return uuid
+
+    def _secret(self, uuid: str, client_id: str, stored: str | None) -> None:
+        live = self.admin.get_client_secrets(uuid).get("value")
+        if self.rotate:
+            secret = new_client_secret()
+            self.vault.remember("CLIENT_SECRET", secret)  # sops first: a crash here keeps the new secret
+            if not self.vault.dry_run:
+                self.admin.update_client(uuid, {**self.admin.get_client(uuid), "secret": secret})
+            self.report.add(SERVICE, f"client {client_id} secret", UPDATED, "rotated")
+        elif stored == live:
+            self.report.add(SERVICE, f"client {client_id} secret", UNCHANGED, "in sops as CLIENT_SECRET")
+        elif stored and not live:
+            if not self.vault.dry_run:
+                self.admin.update_client(uuid, {**self.admin.get_client(uuid), "secret": stored})
+            self.report.add(SERVICE, f"client {client_id} secret", UPDATED, "set from sops")
+        else:
+            # The client has a secret that sops lacks (or a different one): keep the service's, never rotate unasked.
+            self.vault.remember("CLIENT_SECRET", live)
+            self.report.add(SERVICE, "sops CLIENT_SECRET", UPDATED if stored else CREATED, "from the existing client")
+
+    def _admin_scope(self) -> str | None:
+        name = self.site.keycloak.admin_scope
+        found = next((s for s in self.admin.get_client_scopes() if s.get("name") == name), None)
+        if found:
+            self.report.add(SERVICE, f"client scope {name}", UNCHANGED)
+            return found["id"]
+        scope_id = None
+        if not self.vault.dry_run:
+            scope_id = self.admin.create_client_scope({"name": name, "protocol": "openid-connect", "attributes": {
+                "include.in.token.scope": "true", "display.on.consent.screen": "false"}})
+        self.report.add(SERVICE, f"client scope {name}", CREATED)
+        return scope_id
+
+    def _client_scopes(self, uuid: str | None, admin_scope_id: str | None) -> None:
+        realm_scopes = {s["name"]: s["id"] for s in self.admin.get_client_scopes()}
+        if admin_scope_id:
+            realm_scopes[self.site.keycloak.admin_scope] = admin_scope_id
+        wanted = {"default": DEFAULT_SCOPES, "optional": (*OPTIONAL_SCOPES, self.site.keycloak.admin_scope)}
+        for kind, names in wanted.items():
+            current = set()
+            if uuid:
+                getter = self.admin.get_client_default_client_scopes if kind == "default" else self.admin.get_client_optional_client_scopes
+                current = {s["name"] for s in getter(uuid)}
+            missing = [n for n in names if n not in current and n in realm_scopes]
+            for name in missing:
+                if not self.vault.dry_run and uuid:
+                    adder = self.admin.add_client_default_client_scope if kind == "default" else self.admin.add_client_optional_client_scope
+                    adder(uuid, realm_scopes[name], {"realm": self.realm, "client": uuid, "clientScopeId": realm_scopes[name]})
+                self.report.add(SERVICE, f"{kind} scope {name}", CREATED)
+            present = [n for n in names if n in current]
+            if present:
+                self.report.add(SERVICE, f"{kind} scopes", UNCHANGED, ", ".join(present))
+
+    def _roles(self, uuid: str | None) -> None:
+        for attr, litellm_role in ROLE_FOR.items():
+            realm_role = getattr(self.site.keycloak, attr)
+            if not self._realm_role_exists(realm_role):
+                if not self.vault.dry_run:
+                    self.admin.create_realm_role({"name": realm_role, "description": f"LiteLLM {litellm_role}"})
+                self.report.add(SERVICE, f"realm role {realm_role}", CREATED)
+            else:
+                self.report.add(SERVICE, f"realm role {realm_role}", UNCHANGED)
+            client_roles = {r["name"] for r in self.admin.get_client_roles(uuid)} if uuid else set()
+            if litellm_role not in client_roles:
+                if not self.vault.dry_run:
+                    self.admin.create_client_role(uuid, {"name": litellm_role, "description": f"LiteLLM role for {realm_role}"})
+                self.report.add(SERVICE, f"client role {litellm_role}", CREATED)
+            else:
+                self.report.add(SERVICE, f"client role {litellm_role}", UNCHANGED)
+            composites = set()
+            if uuid and self._realm_role_exists(realm_role):
+                composites = {r["name"] for r in self._client_composites(realm_role, uuid)}
+            if litellm_role not in composites:
+                if not self.vault.dry_run:
+                    role = self.admin.get_client_role(uuid, litellm_role)
+                    self.admin.add_composite_realm_roles_to_role(realm_role, [role])
+                self.report.add(SERVICE, f"realm role {realm_role} -> {litellm_role}", CREATED, "composite")
+            else:
+                self.report.add(SERVICE, f"realm role {realm_role} -> {litellm_role}", UNCHANGED, "composite")
+
+    def _client_composites(self, realm_role: str, client_uuid: str) -> list[dict[str, Any]]:
+        """The client roles a realm role includes (python-keycloak has no call for this one)."""
+        path = f"admin/realms/{self.realm}/roles/{quote(realm_role, safe='')}/composites/clients/{client_uuid}"
+        return raise_error_from_response(self.admin.connection.raw_get(path), KeycloakGetError)
+
+    def _realm_role_exists(self, name: str) -> bool:
+        try:
+            self.admin.get_realm_role(name)
+            return True
+        except KeycloakGetError as exc:
+            if exc.response_code == 404:
+                return False
+            raise
+
+    def _mapper(self, uuid: str | None) -> None:
+        desired = desired_mapper(self.site)
+        current = next((m for m in (self.admin.get_mappers_from_client(uuid) if uuid else []) if m["name"] == desired["name"]), None)
+        if current is None:
+            if not self.vault.dry_run:
+                self.admin.add_mapper_to_client(uuid, desired)
+            self.report.add(SERVICE, f"mapper {desired['name']}", CREATED, f"claim {desired['config']['claim.name']}")
+        elif current.get("protocolMapper") != desired["protocolMapper"] or any(
+                current.get("config", {}).get(k) != v for k, v in desired["config"].items()):
+            if not self.vault.dry_run:
+                self.admin.update_client_mapper(uuid, current["id"], {**current, **desired, "id": current["id"]})
+            self.report.add(SERVICE, f"mapper {desired['name']}", UPDATED, "drift")
+        else:
+            self.report.add(SERVICE, f"mapper {desired['name']}", UNCHANGED)
+
+    def _admin_users(self) -> None:
+        role_name = self.site.keycloak.admin_role
+        for username in self.site.keycloak.admin_users:
+            user_id = self.admin.get_user_id(username)
+            if user_id is None:
+                raise KeycloakFailed(f"keycloak at {self.url}: admin user '{username}' does not exist in realm "
+                                     f"'{self.realm}'; create it or fix keycloak.adminUsers")
+            roles = {r["name"] for r in self.admin.get_realm_roles_of_user(user_id)}
+            if role_name in roles:
+                self.report.add(SERVICE, f"user {username} role {role_name}", UNCHANGED)
+                continue
+            if not self.vault.dry_run:
+                self.admin.assign_realm_roles(user_id, [self.admin.get_realm_role(role_name)])
+            self.report.add(SERVICE, f"user {username} role {role_name}", CREATED)
+
+
+def _why(exc: Exception) -> str:
+    code = getattr(exc, "response_code", None)
+    text = str(getattr(exc, "error_message", "") or exc)
+    text = text.decode() if isinstance(text, bytes) else text
+    text = text.replace("\n", " ")[:200]
+    return f"HTTP {code}: {text}" if code else text

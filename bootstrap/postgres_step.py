@@ -1,0 +1,182 @@
+"""PostgreSQL: a dedicated login role with a generated password, a database it owns, CONNECT
+revoked from PUBLIC, and the schema privileges it needs. Nothing is ever dropped.
+
+The password never travels to the server in plaintext: the role gets a SCRAM-SHA-256 verifier
+computed here (as psql's \\password does), so it cannot end up in a server log either.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import string
+from urllib.parse import quote, urlsplit, unquote
+
+import psycopg
+from psycopg import sql
+
+from bootstrap.credentials import AdminLogin
+from bootstrap.report import CREATED, UNCHANGED, UPDATED, Report
+from bootstrap.vault import Vault
+from generator.errors import GeneratorError
+from generator.model import Site
+
+SERVICE = "postgres"
+SCRAM_ITERATIONS = 4096
+
+
+class PostgresFailed(GeneratorError):
+    pass
+
+
+def new_password() -> str:
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(40))
+
+
+def scram_verifier(password: str, salt: bytes | None = None, iterations: int = SCRAM_ITERATIONS) -> str:
+    salt = salt or secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(hashlib.sha256(client_key).digest())}:{b64(server_key)}"
+
+
+def database_url(site: Site, password: str) -> str:
+    pg = site.postgres
+    return f"postgresql://{quote(pg.role, safe='')}:{quote(password, safe='')}@{pg.host}:{pg.port}/{pg.database}"
+
+
+def password_from_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return unquote(parts.password) if parts.password else None
+
+
+class PostgresStep:
+    def __init__(self, site: Site, login: AdminLogin, vault: Vault, report: Report) -> None:
+        self.site, self.vault, self.report = site, vault, report
+        settings = site.bootstrap.postgres
+        self.host = settings.host or site.postgres.host
+        self.port = settings.port or site.postgres.port
+        self.where = f"postgresql://{self.host}:{self.port}"
+        self.conninfo = dict(host=self.host, port=self.port, user=login.user, password=login.password,
+                             sslmode=settings.sslmode, connect_timeout=10)
+        if settings.ca_bundle:
+            self.conninfo["sslrootcert"] = settings.ca_bundle
+        self.admin_db = settings.admin_database
+
+    def _connect(self, dbname: str, **overrides: object) -> psycopg.Connection:
+        try:
+            return psycopg.connect(**{**self.conninfo, **overrides}, dbname=dbname, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise PostgresFailed(f"postgres at {self.where}: {_first_line(exc)}") from exc
+
+    def run(self) -> None:
+        pg = self.site.postgres
+        try:
+            with self._connect(self.admin_db) as conn:
+                self._role(conn, pg.role)
+                self._database(conn, pg.database, pg.role)
+            if self.vault.dry_run and not self._exists_db(pg.database):
+                self.report.add(SERVICE, f"schema public of {pg.database}", CREATED, "privileges")
+                return
+            with self._connect(pg.database) as conn:
+                self._schema(conn, pg.role)
+        except psycopg.Error as exc:
+            raise PostgresFailed(f"postgres at {self.where}: {_first_line(exc)}") from exc
+
+    def _exists_db(self, name: str) -> bool:
+        with self._connect(self.admin_db) as conn:
+            return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+    def _role(self, conn: psycopg.Connection, role: str) -> None:
+        row = conn.execute("SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = %s",
+                           (role,)).fetchone()
+        password = password_from_url(self.vault.get("DATABASE_URL"))
+        if row is None:
+            password = password or new_password()
+            self.vault.remember("DATABASE_URL", database_url(self.site, password))  # sops before the role exists
+            if not self.vault.dry_run:
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(scram_verifier(password))))
+            self.report.add(SERVICE, f"role {role}", CREATED, "login, password in sops as DATABASE_URL")
+            return
+        can_login, superuser, createdb, createrole = row
+        if not can_login or superuser or createdb or createrole:
+            if not self.vault.dry_run:
+                conn.execute(sql.SQL("ALTER ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(sql.Identifier(role)))
+            self.report.add(SERVICE, f"role {role}", UPDATED, "attributes")
+        if password and self._can_log_in(role, password):
+            self.report.add(SERVICE, f"role {role} password", UNCHANGED, "matches DATABASE_URL in sops")
+            if self.vault.get("DATABASE_URL") != database_url(self.site, password):
+                self.vault.remember("DATABASE_URL", database_url(self.site, password))
+                self.report.add(SERVICE, "sops DATABASE_URL", UPDATED, "in-cluster host, port or database")
+            return
+        # No usable password on record (the role predates us, or sops was lost): set a new one, sops first.
+        password = password or new_password()
+        self.vault.remember("DATABASE_URL", database_url(self.site, password))
+        if not self.vault.dry_run:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role),
+                                                                     sql.Literal(scram_verifier(password))))
+        self.report.add(SERVICE, f"role {role} password", UPDATED, "set to the one in sops")
+
+    def _can_log_in(self, role: str, password: str) -> bool:
+        """A login with the stored password (a read, not a write)."""
+        for dbname in (self.site.postgres.database, self.admin_db):
+            try:
+                with psycopg.connect(**{**self.conninfo, "user": role, "password": password}, dbname=dbname) as conn:
+                    conn.execute("SELECT 1")
+                return True
+            except psycopg.OperationalError as exc:
+                text = str(exc)
+                if "password authentication failed" in text or f'role "{role}" does not exist' in text:
+                    return False
+                if "permission denied for database" in text:
+                    return True  # the password was accepted; that database is simply closed to the role
+                if f'database "{dbname}" does not exist' in text:
+                    continue
+                raise
+        return False
+
+    def _database(self, conn: psycopg.Connection, database: str, role: str) -> None:
+        row = conn.execute("SELECT pg_get_userbyid(datdba), datacl IS NULL OR EXISTS ("
+                           " SELECT 1 FROM aclexplode(datacl) a WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT')"
+                           " FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if row is None:
+            if not self.vault.dry_run:
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(role)))
+                conn.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+            self.report.add(SERVICE, f"database {database}", CREATED, f"owner {role}, CONNECT revoked from PUBLIC")
+            return
+        owner, public_connect = row
+        if owner != role:
+            if not self.vault.dry_run:
+                conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), sql.Identifier(role)))
+            self.report.add(SERVICE, f"database {database}", UPDATED, f"owner {owner} -> {role}")
+        else:
+            self.report.add(SERVICE, f"database {database}", UNCHANGED, f"owner {role}")
+        if public_connect:
+            if not self.vault.dry_run:
+                conn.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+            self.report.add(SERVICE, f"database {database} PUBLIC connect", UPDATED, "revoked")
+        else:
+            self.report.add(SERVICE, f"database {database} PUBLIC connect", UNCHANGED, "revoked")
+
+    def _schema(self, conn: psycopg.Connection, role: str) -> None:
+        usage, create = conn.execute("SELECT has_schema_privilege(%s, 'public', 'USAGE'), "
+                                     "has_schema_privilege(%s, 'public', 'CREATE')", (role, role)).fetchone()
+        if usage and create:
+            self.report.add(SERVICE, "schema public", UNCHANGED, f"{role} may use and create")
+            return
+        if not self.vault.dry_run:
+            conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(sql.Identifier(role)))
+        self.report.add(SERVICE, "schema public", UPDATED, f"granted usage and create to {role}")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

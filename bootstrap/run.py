@@ -1,0 +1,60 @@
+"""`generator bootstrap`: converge Keycloak, PostgreSQL and the S3 bucket for one site."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from bootstrap.credentials import admin_login
+from bootstrap.report import Report
+from bootstrap.vault import Vault
+from generator.errors import UsageError
+from generator.layout import Repo
+from generator.loader import load_site
+from generator.secrets.store import SecretsFile
+
+STEPS = ("keycloak", "postgres", "bucket")
+
+
+def run_bootstrap(repo: Repo, site_name: str, *, only: tuple[str, ...] = (), dry_run: bool = False,
+                  rotate_client_secret: bool = False, out: TextIO = sys.stdout) -> int:
+    site = load_site(repo, site_name)
+    store = SecretsFile(repo, site_name)
+    if not store.exists():
+        raise UsageError(f"{store.rel}: missing; run 'generator secrets init --site {site_name}' first")
+    vault = Vault.open(store, dry_run)
+    report = Report(dry_run=dry_run, out=out)
+    selected = [s for s in STEPS if not only or s in only]
+    if "bucket" in selected and not site.cache.enabled:
+        selected.remove("bucket")
+        print("skipped   bucket    (cache.enabled is false)", file=out)
+    try:
+        for step in selected:
+            login = admin_login(step, vault.values)
+            _step(step, site, login, vault, report, rotate_client_secret).run()
+    finally:
+        if vault.written:
+            print(f"stored in {store.rel}: {', '.join(sorted(set(vault.written)))}", file=out)
+    changed = report.changed()
+    if not changed:
+        print(f"nothing to do: {len(report.actions)} object(s) already converged", file=out)
+    else:
+        verb = "would change" if dry_run else "changed"
+        print(f"{verb} {len(changed)} of {len(report.actions)} object(s)", file=out)
+        if vault.written and not dry_run:
+            print(f"next: generator render --site {site_name}", file=out)
+    return 0
+
+
+def _step(name: str, site, login, vault: Vault, report: Report, rotate: bool):
+    if name == "keycloak":
+        from bootstrap.keycloak_step import KeycloakStep
+
+        return KeycloakStep(site, login, vault, report, rotate_secret=rotate)
+    if name == "postgres":
+        from bootstrap.postgres_step import PostgresStep
+
+        return PostgresStep(site, login, vault, report)
+    from bootstrap.bucket_step import BucketStep
+
+    return BucketStep(site, login, vault, report)
