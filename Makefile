@@ -30,6 +30,9 @@ test: setup-servers
 	$(GEN) audit
 	$(VENV)/bin/pytest -q
 
+e2e: setup-servers
+	$(VENV)/bin/pytest -q tests/e2e/test_full_flow.py::test_full_flow
+
 bench: setup
 	$(VENV)/bin/python scripts/bench_render.py
 

@@ -253,7 +253,10 @@ class GeneralSettings(Model):
     disable_spend_logs: bool = False
     ui_access_mode: Literal["all", "admin_only"] = "all"
     database_connection_pool_limit: Annotated[int, Field(ge=1, le=1000)] = 10
-    allow_requests_on_db_unavailable: bool = True
+    # The original set true. LiteLLM then answers *any* bearer token, even an anonymous one, with an
+    # internal-user identity whenever the database is unreachable (seen in the end-to-end test):
+    # an outage becomes an open proxy. Off by default; a site may turn it on knowingly.
+    allow_requests_on_db_unavailable: bool = False
     store_model_in_db: bool = True
     mode: Literal["PRODUCTION", "DEV"] = "PRODUCTION"
 

@@ -82,8 +82,23 @@ fi
 log "seaweedfs: $("$VENV/bin/weed" version 2>/dev/null | awk 'NR==1{print $3}') $VENV/bin/weed"
 
 # --- Java (Keycloak needs 17+) ----------------------------------------------
-if command -v java >/dev/null 2>&1; then
-    log "java: $(java -version 2>&1 | awk -F'"' 'NR==1{print $2}') $(command -v java)"
-else
-    echo "warning: java not found (Keycloak needs Java 17+; apt-get install -y openjdk-17-jre-headless)" >&2
+if ! command -v java >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 fi
+log "java: $(java -version 2>&1 | awk -F'"' 'NR==1{print $2}') $(command -v java)"
+
+# --- LiteLLM proxy (end-to-end tests) ---------------------------------------
+# Its own venv: litellm[proxy] pins many libraries that must not constrain the generator's.
+LITELLM_VERSION="${LITELLM_VERSION:-1.108.7}"
+LITELLM_VENV="$CACHE_DIR/litellm-$LITELLM_VERSION"
+# prisma (the Python client, as in LiteLLM's image) so that key lookups fail with "No connected db"
+# rather than an ImportError; its engines are never downloaded: the tests run without a database.
+LITELLM_REQUIREMENTS=("litellm[proxy]==$LITELLM_VERSION" "prisma==0.11.0")
+stamp="$LITELLM_VENV/.complete-$(printf '%s ' "${LITELLM_REQUIREMENTS[@]}" | sha256sum | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+    [ -x "$LITELLM_VENV/bin/python" ] || python3 -m venv "$LITELLM_VENV"
+    "$LITELLM_VENV/bin/python" -m pip install -q --disable-pip-version-check "${LITELLM_REQUIREMENTS[@]}"
+    rm -f "$LITELLM_VENV"/.complete*
+    touch "$stamp"
+fi
+log "litellm: $LITELLM_VERSION $LITELLM_VENV/bin/litellm"

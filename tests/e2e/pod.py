@@ -1,0 +1,115 @@
+"""Emulate the LiteLLM pod from the rendered manifests: what kubelet would run, run locally."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.tools import find
+
+LITELLM_VERSION = "1.108.7"
+CACHE = Path(os.environ.get("GENERATOR_CACHE", str(Path.home() / ".cache" / "litellm-gitops")))
+LITELLM = Path(os.environ.get("LITELLM_BIN", str(CACHE / f"litellm-{LITELLM_VERSION}" / "bin" / "litellm")))
+
+
+def build(overlay: Path) -> list[dict[str, Any]]:
+    out = subprocess.run([str(find("kubectl")), "kustomize", str(overlay)], capture_output=True, check=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def one(docs: list[dict[str, Any]], kind: str, name_prefix: str = "") -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"].startswith(name_prefix)]
+    assert len(found) == 1, f"expected one {kind} {name_prefix}*, found {len(found)}"
+    return found[0]
+
+
+def unseal(sealed: dict[str, Any], private_key: Path) -> dict[str, str]:
+    """Decrypt the rendered SealedSecret offline with the real kubeseal, like the controller would."""
+    result = subprocess.run([str(find("kubeseal")), "--recovery-unseal", "--recovery-private-key", str(private_key),
+                             "--format", "json"], input=json.dumps(sealed).encode(), capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()
+    return {k: base64.b64decode(v).decode() for k, v in json.loads(result.stdout)["data"].items()}
+
+
+@dataclass
+class Pod:
+    args: list[str]
+    env: dict[str, str]
+    config: dict[str, Any]
+    image: str
+
+
+def pod_from(docs: list[dict[str, Any]], secret: dict[str, str]) -> Pod:
+    """The container's args and env (every secretKeyRef resolved) and the mounted config.yaml."""
+    deployment = one(docs, "Deployment", "litellm")
+    container = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "litellm")
+    volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "config")
+    config_map = one(docs, "ConfigMap", volume["configMap"]["name"])
+    env: dict[str, str] = {}
+    for item in container["env"]:
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == "litellm-secrets", ref
+            assert ref["key"] in secret, f"{item['name']}: key {ref['key']} is not in the sealed secret"
+            env[item["name"]] = secret[ref["key"]]
+    return Pod(list(container["args"]), env, yaml.safe_load(config_map["data"]["config.yaml"]), container["image"])
+
+
+def http(method: str, url: str, body: dict | None = None, headers: dict[str, str] | None = None,
+         timeout: float = 60) -> tuple[int, dict[str, str], bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
+
+
+class Proxy:
+    """The real LiteLLM proxy from PyPI, started with the pod's args and env on a local port."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.args, self.env, self.log_path = args, env, log
+        self.process: subprocess.Popen[bytes] | None = None
+        port_index = args.index("--port") + 1
+        self.url = f"http://127.0.0.1:{args[port_index]}"
+
+    def __enter__(self) -> "Proxy":
+        base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.log_path.parent), "LANG": "C.UTF-8"}
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen([str(LITELLM), *self.args], env={**base, **self.env}, stdout=self.log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"litellm exited {self.process.returncode}: {self.log_path.read_text()[-3000:]}")
+            try:
+                if http("GET", f"{self.url}/health/liveliness", timeout=2)[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"litellm did not start: {self.log_path.read_text()[-3000:]}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait(10)
+        self.log.close()

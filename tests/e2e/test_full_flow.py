@@ -1,0 +1,231 @@
+"""Issue 5: the whole flow on real servers, and the real LiteLLM proxy run from the rendered tree.
+
+secrets init -> bootstrap (real Keycloak, PostgreSQL, SeaweedFS) -> render -> validate -> build the
+overlay with kustomize -> unseal the SealedSecret with the real kubeseal -> start the real LiteLLM
+proxy with the Deployment's args and env and the ConfigMap's config.yaml.
+
+What differs from the pod, and why (nothing else does):
+  1. DATABASE_URL is left unset: LiteLLM's Prisma engines cannot be downloaded here.
+  2. model_list gets one entry with mock_response instead of a real provider (no outbound calls).
+  3. --port is a free local port and --config points at a copy of the ConfigMap's config.yaml.
+  4. LITELLM_LOCAL_MODEL_COST_MAP=True, so the proxy does not fetch the cost map from the internet.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from keycloak import KeycloakAdmin
+
+from tests.e2e import oidc
+from tests.e2e.leaks import ProcessWatch
+from tests.e2e.pod import LITELLM, Proxy, build, http, one, pod_from, unseal
+from tests.helpers import build_file_tree, generator
+from tests.keys import age_key, sealing_pair, sops_rules
+from tests.servers import KeycloakServer, PostgresServer, SeaweedServer, free_port
+
+pytestmark = pytest.mark.e2e
+REALM, SITE = "thinkube", "e2e"
+ADMIN, ADMIN_PASSWORD = "admin", "e2e-admin-password-1"
+PLAIN, PLAIN_PASSWORD = "alice", "e2e-user-password-2"
+DIFFERENCES = ("DATABASE_URL unset", "mock_response model", "local --port and --config", "LITELLM_LOCAL_MODEL_COST_MAP=True")
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("servers")
+    with KeycloakServer(base / "kc") as kc, PostgresServer(base / "pg") as pg, SeaweedServer(base / "s3") as s3:
+        admin = KeycloakAdmin(server_url=kc.url, username=kc.admin_user, password=kc.admin_password, realm_name="master")
+        admin.create_realm({"realm": REALM, "enabled": True})
+        admin.change_current_realm(REALM)
+        for user, password in ((ADMIN, ADMIN_PASSWORD), (PLAIN, PLAIN_PASSWORD)):
+            admin.create_user({"username": user, "enabled": True, "email": f"{user}@example.com", "emailVerified": True,
+                               "firstName": user, "lastName": "Test",
+                               "credentials": [{"type": "password", "value": password, "temporary": False}]})
+        yield kc, pg, s3
+
+
+def _site_yaml(kc: KeycloakServer, pg: PostgresServer, s3: SeaweedServer) -> str:
+    return f"""\
+domain: example.com
+keycloak: {{url: "{kc.url}", realm: {REALM}, adminUsers: [{ADMIN}]}}
+postgres: {{host: 127.0.0.1, port: {pg.port}}}
+s3: {{endpoint: "{s3.s3_endpoint}"}}
+gitops:
+  flux: {{url: "https://git.example.org/gitops.git"}}
+  argocd: {{repoUrl: "https://git.example.org/gitops.git"}}
+"""
+
+
+def _pod_run(pod, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    """Apply the listed differences, and only those."""
+    config = copy.deepcopy(pod.config)
+    config["model_list"] = [{"model_name": "mock-gpt", "litellm_params": {
+        "model": "openai/gpt-4o-mini", "api_key": "not-used", "mock_response": "Hello from the mock"}}]  # difference 2
+    config_path = tmp / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    args = list(pod.args)
+    args[args.index("--port") + 1] = str(free_port())  # difference 3
+    args[args.index("--config") + 1] = str(config_path)
+    env = {k: v for k, v in pod.env.items() if k != "DATABASE_URL"}  # difference 1
+    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # difference 4
+    return args, env
+
+
+def _chat(proxy: Proxy, key: str, text: str = "What is GitOps?") -> tuple[int, dict[str, str], dict]:
+    status, headers, body = http("POST", f"{proxy.url}/v1/chat/completions",
+                                 {"model": "mock-gpt", "messages": [{"role": "user", "content": text}]},
+                                 {"Authorization": f"Bearer {key}"})
+    try:
+        return status, headers, json.loads(body or b"{}")
+    except json.JSONDecodeError:
+        return status, headers, {"raw": body.decode(errors="replace")}
+
+
+def _bucket_objects(s3_endpoint: str, bucket: str, key_id: str, secret: str) -> list[str]:
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                          aws_access_key_id=key_id, aws_secret_access_key=secret)
+    return [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def _wait_for_objects(proxy_env: dict[str, str], secret: dict[str, str], seconds: float = 15) -> list[str]:
+    """Objects in the cache bucket, read with LiteLLM's own S3 identity (the one bootstrap created)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        objects = _bucket_objects(proxy_env["S3_ENDPOINT_URL"], proxy_env["S3_BUCKET_NAME"],
+                                  secret["S3_AWS_ACCESS_KEY_ID"], secret["S3_AWS_SECRET_ACCESS_KEY"])
+        if objects or time.monotonic() > deadline:
+            return objects
+        time.sleep(0.5)
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.is_file() else "(no log)"
+
+
+def test_full_flow(servers, tmp_path: Path) -> None:
+    kc, pg, s3 = servers
+    assert LITELLM.is_file(), f"{LITELLM} missing: run scripts/install-servers.sh"
+    root = tmp_path / "repo"
+    key = age_key()
+    cert, private_key = sealing_pair(tmp_path / "keys")
+    build_file_tree(root, {f"sites/{SITE}/site.yaml": _site_yaml(kc, pg, s3), ".sops.yaml": sops_rules([key.recipient])})
+    shutil.copy(cert, root / f"sites/{SITE}/sealing-cert.pem")
+    env = {"SOPS_AGE_KEY": key.identity,
+           "KEYCLOAK_ADMIN_USERNAME": kc.admin_user, "KEYCLOAK_ADMIN_PASSWORD": kc.admin_password,
+           "POSTGRES_ADMIN_USERNAME": pg.admin_user, "POSTGRES_ADMIN_PASSWORD": pg.admin_password,
+           "S3_ADMIN_ACCESS_KEY_ID": s3.access_key, "S3_ADMIN_SECRET_ACCESS_KEY": s3.secret_key}
+    logs: list[str] = []
+
+    with ProcessWatch() as watch:
+        # 1. The operator's flow.
+        for args in (("secrets", "init", "--site", SITE), ("bootstrap", "--site", SITE), ("render", "--site", SITE),
+                     ("validate", "--site", SITE)):
+            result = generator(root, *args, env=env)
+            logs.append(result.text)
+            assert result.code == 0, f"{args}: {result.text}"
+        again = generator(root, "bootstrap", "--site", SITE, env=env)
+        assert again.code == 0 and "nothing to do" in again.out, again.text
+
+        # 2. The pod, from the manifests.
+        docs = build(root / f"overlays/{SITE}")
+        secret = unseal(one(docs, "SealedSecret", "litellm-secrets"), private_key)
+        pod = pod_from(docs, secret)
+        assert pod.args == ["--port", "4000", "--config", "/app/config.yaml"]
+        assert pod.config["litellm_settings"]["cache_params"]["type"] == "s3"
+        args, proxy_env = _pod_run(pod, tmp_path)
+        assert set(pod.env) - set(proxy_env) == {"DATABASE_URL"} and set(proxy_env) - set(pod.env) == {
+            "LITELLM_LOCAL_MODEL_COST_MAP"}, DIFFERENCES
+        master = secret["LITELLM_MASTER_KEY"]
+
+        # 3. What the run must show.
+        with Proxy(args, proxy_env, tmp_path / "litellm.log") as proxy:
+            assert http("GET", f"{proxy.url}/health/liveliness")[0] == 200
+            assert http("GET", f"{proxy.url}/health/readiness")[0] == 200
+            status, headers, first = _chat(proxy, master)
+            assert status == 200, first
+            assert first["choices"][0]["message"]["content"] == "Hello from the mock"
+            objects = _wait_for_objects(proxy_env, secret)  # the cache write is asynchronous
+            assert objects, f"LiteLLM wrote nothing to the cache bucket: {_tail(tmp_path / 'litellm.log')}"
+            status, headers, second = _chat(proxy, master)
+            assert status == 200, second
+            assert headers.get("x-litellm-cache-key"), f"no cache hit: {headers}"
+            assert second["id"] == first["id"], "the repeated request was not served from the cache"
+            wrong = _chat(proxy, "sk-" + "x" * 48)
+            assert wrong[0] in (400, 401, 403), (wrong, _tail(tmp_path / "litellm.log"))
+
+        # 4. The SSO side, with the client id and secret from sops (here: the unsealed Secret, equal to sops).
+        token_url = pod.env["GENERIC_TOKEN_ENDPOINT"]
+        issuer = token_url.rsplit("/protocol/", 1)[0]
+        tokens = oidc.password_grant(token_url, pod.env["GENERIC_CLIENT_ID"], secret["CLIENT_SECRET"], ADMIN, ADMIN_PASSWORD)
+        claims = oidc.verify(tokens["access_token"], f"{issuer}/protocol/openid-connect/certs", issuer)
+        role_claim = oidc.nested(claims, pod.env["GENERIC_USER_ROLE_ATTRIBUTE"])
+        assert _litellm_role(role_claim) == "proxy_admin", role_claim
+        status, _, userinfo = http("GET", pod.env["GENERIC_USERINFO_ENDPOINT"],
+                                   headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert status == 200 and _litellm_role(oidc.nested(json.loads(userinfo), pod.env["GENERIC_USER_ROLE_ATTRIBUTE"])) == "proxy_admin"
+        plain = oidc.password_grant(token_url, pod.env["GENERIC_CLIENT_ID"], secret["CLIENT_SECRET"], PLAIN, PLAIN_PASSWORD)
+        plain_claims = oidc.verify(plain["access_token"], f"{issuer}/protocol/openid-connect/certs", issuer)
+        assert _litellm_role(oidc.nested(plain_claims, pod.env["GENERIC_USER_ROLE_ATTRIBUTE"])) != "proxy_admin"
+        auth = http("GET", pod.env["GENERIC_AUTHORIZATION_ENDPOINT"] + "?client_id=litellm&response_type=code&scope=openid"
+                    f"&redirect_uri=https://litellm.example.com/sso/callback")
+        assert auth[0] == 200, auth[0]
+
+    # 7. Leak checks: argv of every child, env of every child that must not hold a value, logs, tree, history.
+    values = {k: v for k, v in secret.items() if len(v) >= 8}
+    assert watch.samples > 10 and any("sops" in a for a in watch.argv.values()) and any("kubeseal" in a for a in watch.argv.values())
+    for name, value in values.items():
+        for proc, cmd in watch.argv.items():
+            assert value not in cmd, f"{name} in the argv of {proc}"
+        for proc, environ in watch.environ.items():
+            assert value.encode() not in environ, f"{name} in the environment of {proc}"
+        for text in logs:
+            assert value not in text, f"{name} in the generator's output"
+        for log in [tmp_path / "litellm.log", *Path(kc.workdir if hasattr(kc, "workdir") else tmp_path).rglob("*.log")]:
+            if log.is_file():
+                assert value.encode() not in log.read_bytes(), f"{name} in {log}"
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.email=e2e@example.com", "-c", "user.name=e2e", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.email=e2e@example.com", "-c", "user.name=e2e", "commit", "-qm", "site"], cwd=root, check=True)
+    audit = generator(root, "audit", env=env)
+    assert audit.code == 0 and "no plaintext found" in audit.out, audit.text
+
+
+def _litellm_role(claim: object) -> str | None:
+    """What LiteLLM makes of the claim: the most privileged valid role in it (ui_sso.get_litellm_user_role)."""
+    order = ["proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer"]
+    values = claim if isinstance(claim, list) else [claim]
+    found = [v for v in order if v in values]
+    return found[0] if found else None
+
+
+def test_broken_s3_credential_is_detected(servers, tmp_path: Path) -> None:
+    """The negative control: with a wrong S3 secret in the pod, the cache checks above fail."""
+    kc, pg, s3 = servers
+    bucket = "e2e-broken"
+    admin = boto3.client("s3", endpoint_url=s3.s3_endpoint, region_name="us-east-1",
+                         aws_access_key_id=s3.access_key, aws_secret_access_key=s3.secret_key)
+    admin.create_bucket(Bucket=bucket)
+    config = {"model_list": [{"model_name": "mock-gpt", "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "x",
+                                                                          "mock_response": "Hello"}}],
+              "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+              "litellm_settings": {"cache": True, "cache_params": {
+                  "type": "s3", "s3_bucket_name": bucket, "s3_region_name": "us-east-1", "s3_endpoint_url": s3.s3_endpoint,
+                  "s3_aws_access_key_id": s3.access_key, "s3_aws_secret_access_key": "wrong-" + s3.secret_key, "ttl": 3600}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    args = ["--port", str(free_port()), "--config", str(tmp_path / "config.yaml")]
+    env = {"LITELLM_MASTER_KEY": "sk-" + "b" * 40, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    with Proxy(args, env, tmp_path / "litellm.log") as proxy:
+        first = _chat(proxy, env["LITELLM_MASTER_KEY"])
+        second = _chat(proxy, env["LITELLM_MASTER_KEY"])
+    assert first[0] == 200 and second[0] == 200  # LiteLLM swallows the S3 error...
+    assert admin.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0  # ...but nothing reaches the bucket
+    assert second[2]["id"] != first[2]["id"]  # and nothing is served from the cache
