@@ -18,6 +18,7 @@ from generator.errors import GeneratorError
 from generator.layout import Repo
 from generator.secrets.store import SecretsFile
 from generator.tools import find, kustomize
+from generator.tools.sops import SopsError
 
 MIN_LENGTH = 8  # shorter values (a user name) would match everywhere; they are reported as skipped
 SKIP_DIRS = {".git", ".venv", ".tools", ".generator", "__pycache__", ".pytest_cache", "node_modules"}
@@ -52,7 +53,7 @@ def run_audit(repo: Repo, out: TextIO = sys.stdout) -> int:
             continue
         try:
             decrypted = store.read()
-        except GeneratorError:
+        except SopsError:
             skipped_sites.append(site)
             continue
         for key, value in decrypted.items():

@@ -20,6 +20,7 @@ from generator.secrets.keys import FILLED_BY_BOOTSTRAP, FINGERPRINT_KEY, is_inte
 from generator.secrets.sealing import CERT_SHA, FINGERPRINTS, SEALED_FILE, SOPS_SHA, fingerprint
 from generator.secrets.store import SecretsFile
 from generator.tools import require
+from generator.tools.sops import SopsError
 
 
 def secrets_init(repo: Repo, site: str, out: TextIO = sys.stdout) -> int:
@@ -87,7 +88,7 @@ def secrets_list(repo: Repo, site: str, out: TextIO = sys.stdout) -> int:
         for key in names:
             current[key] = "current" if keyless_current or (fp_key and prints.get(key) == fingerprint(fp_key, key, values[key])
                                                              and _cert_matches(repo, site, annotations)) else "stale"
-    except GeneratorError as exc:
+    except SopsError as exc:
         if not keyless_current:
             print(f"warning: {exc}; current/stale unknown", file=sys.stderr)
         names = sorted(sealed_keys)

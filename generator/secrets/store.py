@@ -17,6 +17,7 @@ from generator.errors import UsageError
 from generator.layout import Repo
 from generator.model import SECRET_KEY_RE
 from generator.secrets.keys import FINGERPRINT_KEY, GENERATED, rotation_refusal
+from generator.secrets.sops_file import check_structure
 from generator.tools import sops
 
 SECRETS_FILE = "secrets.sops.yaml"
@@ -43,6 +44,8 @@ class SecretsFile:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
     def read(self) -> dict[str, str]:
+        if self.exists():
+            check_structure(self.path, self.rel)
         return sops.decrypt(self.path, self.rel, self.repo.root)
 
     def init(self) -> dict[str, str]:

@@ -20,6 +20,10 @@ class SopsError(GeneratorError):
     """sops could not decrypt or encrypt a file."""
 
 
+class CorruptFile(UsageError):
+    """The sops file itself is damaged: bad input, exit status 2."""
+
+
 def _env() -> dict[str, str]:
     return proc.child_env({"SOPS_DISABLE_VERSION_CHECK": "1"})
 
@@ -87,8 +91,10 @@ def _failure(result: proc.Result, shown: str, path: Path | None, action: str) ->
     if result.returncode == NO_KEY:
         return SopsError(f"{shown}: cannot {action}: no age key available decrypts it (recipients: {who or 'unknown'}); {KEY_HINT}")
     if result.returncode == MAC_MISMATCH:
-        return SopsError(f"{shown}: cannot {action}: MAC mismatch, the file was changed outside sops or is corrupted")
+        return CorruptFile(f"{shown}: cannot {action}: MAC mismatch, the file was changed outside sops or is corrupted")
     text = result.err_text
+    if "Error unmarshalling" in text or "Error decrypting key" in text or "cipher: message authentication failed" in text:
+        return CorruptFile(f"{shown}: cannot {action}: the file is corrupted ({proc.tail(text, 1)})")
     if "no matching creation rules" in text or "config file not found" in text.lower():
         return SopsError(f"{shown}: no creation rule in .sops.yaml matches this file; add one with the site's age recipients")
     return SopsError(f"{shown}: sops could not {action} it: {proc.tail(text, 3)}")

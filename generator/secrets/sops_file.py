@@ -1,0 +1,49 @@
+"""Check a site's sops file before sops sees it, so a malformed file gets file, line and field."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from generator.errors import SiteError
+from generator.model import SECRET_KEY_RE
+from generator.yamlio import YamlSyntaxError, line_of, load_with_lines
+
+ENCRYPTED = re.compile(r"^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:\w+\]$")
+INTERNAL_KEY = re.compile(r"^_[A-Za-z0-9_]+$")
+
+
+def check_structure(path: Path, shown: str) -> None:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SiteError(shown, f"not UTF-8 text (byte {exc.start})") from exc
+    try:
+        tree = load_with_lines(text)
+    except YamlSyntaxError as exc:
+        raise SiteError(shown, exc.problem, line=exc.line) from exc
+    if tree is None:
+        raise SiteError(shown, "file is empty; run 'generator secrets init'")
+    if not isinstance(tree, dict):
+        raise SiteError(shown, "top level must be a mapping of KEY: encrypted value", line=1)
+    meta = tree.get("sops")
+    if not isinstance(meta, dict):
+        raise SiteError(shown, "not encrypted by sops (no sops metadata); never commit plaintext secrets",
+                        field="sops", line=line_of(tree, ("sops",)))
+    for field in ("mac", "lastmodified"):
+        if not meta.get(field):
+            raise SiteError(shown, "missing from the sops metadata: the file is truncated or not written by sops",
+                            field=f"sops.{field}", line=line_of(tree, ("sops",)))
+    if not meta.get("age"):
+        raise SiteError(shown, "no age recipients in the sops metadata", field="sops.age", line=line_of(tree, ("sops",)))
+    for key, value in tree.items():
+        if key == "sops":
+            continue
+        line = line_of(tree, (key,))
+        if not isinstance(key, str) or not (SECRET_KEY_RE.match(key) or INTERNAL_KEY.match(key)):
+            raise SiteError(shown, "not a valid secret key name (UPPER_SNAKE_CASE)", field=str(key), line=line)
+        if not isinstance(value, str):
+            raise SiteError(shown, "must be one encrypted string (nested values are not supported)", field=key, line=line)
+        if not ENCRYPTED.match(value):
+            raise SiteError(shown, "is not encrypted (expected ENC[AES256_GCM,...]); this plaintext must not be committed",
+                            field=key, line=line)
