@@ -36,5 +36,8 @@ e2e: setup-servers
 bench: setup
 	$(VENV)/bin/python scripts/bench_render.py
 
+bench-bootstrap: setup-servers
+	$(VENV)/bin/python scripts/bench_bootstrap.py
+
 clean:
 	rm -rf .generator .pytest_cache
