@@ -23,6 +23,15 @@ def load_site(repo: Repo, name: str) -> Site:
 
 def load_site_file(path: Path, *, display: str | None = None) -> Site:
     shown = display or str(path)
+    tree = read_mapping(path, shown, empty="file is empty: a site needs at least 'domain'", what="settings")
+    try:
+        return Site.model_validate(to_plain(tree))
+    except ValidationError as exc:
+        raise _site_error(shown, tree, exc) from exc
+
+
+def read_mapping(path: Path, shown: str, *, empty: str, what: str) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping, with line numbers kept; SiteError otherwise."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -38,13 +47,10 @@ def load_site_file(path: Path, *, display: str | None = None) -> Site:
     except YamlSyntaxError as exc:
         raise SiteError(shown, exc.problem, line=exc.line) from exc
     if tree is None:
-        raise SiteError(shown, "file is empty: a site needs at least 'domain'")
+        raise SiteError(shown, empty)
     if not isinstance(tree, dict):
-        raise SiteError(shown, f"top level must be a mapping of settings, found {_kind(tree)}", line=1)
-    try:
-        return Site.model_validate(to_plain(tree))
-    except ValidationError as exc:
-        raise _site_error(shown, tree, exc) from exc
+        raise SiteError(shown, f"top level must be a mapping of {what}, found {_kind(tree)}", line=1)
+    return tree
 
 
 def _site_error(shown: str, tree: Any, exc: ValidationError) -> SiteError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator.render.common import (
-    APP, CONFIG_NAME, CONTAINER_PORT, SERVICE_PORT, env_secret, env_value, obj, yaml_file,
+    APP, CONFIG_NAME, CONTAINER_PORT, hardened_container_security, SERVICE_PORT, env_secret, env_value, obj, yaml_file,
 )
 
 SOURCE = "generator/render/base.py"
@@ -70,12 +70,7 @@ def deployment() -> dict[str, Any]:
         "readinessProbe": {"httpGet": http_get("/health/readiness"), "initialDelaySeconds": 10, "periodSeconds": 5,
                            "timeoutSeconds": 5, "failureThreshold": 3},
         "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": hardened_container_security(),
         "volumeMounts": [
             {"name": "config", "mountPath": "/app/config.yaml", "subPath": "config.yaml", "readOnly": True},
             *({"name": name, "mountPath": path} for name, path in WRITABLE_DIRS.items()),

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from generator.model import SecretHeader, Site
 from generator.render import gitops
 from generator.render.common import (
-    APP, CONFIG_NAME, CONTAINER_PORT, env_secret, env_value, obj, yaml_file,
+    APP, CONFIG_NAME, CONTAINER_PORT, hardened_container_security, env_secret, env_value, obj, yaml_file,
 )
 from generator.render.config import litellm_config
 from generator.render.discovery import service_config
@@ -144,12 +144,7 @@ def wait_for_containers(site: Site) -> list[dict[str, Any]]:
             "imagePullPolicy": "IfNotPresent",
             "command": ["sh", "-c", f"until nc -z -w 2 {host} {port}; do echo waiting for {host}:{port}; sleep 2; done"],
             "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
-            "securityContext": {
-                "allowPrivilegeEscalation": False,
-                "readOnlyRootFilesystem": True,
-                "runAsNonRoot": True,
-                "capabilities": {"drop": ["ALL"]},
-            },
+            "securityContext": hardened_container_security(),
         }
         for name, host, port in targets
     ]

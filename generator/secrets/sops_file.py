@@ -7,25 +7,15 @@ from pathlib import Path
 
 from generator.errors import SiteError
 from generator.model import SECRET_KEY_RE
-from generator.yamlio import YamlSyntaxError, line_of, load_with_lines
+from generator.loader import read_mapping
+from generator.yamlio import line_of
 
 ENCRYPTED = re.compile(r"^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:\w+\]$")
 INTERNAL_KEY = re.compile(r"^_[A-Za-z0-9_]+$")
 
 
 def check_structure(path: Path, shown: str) -> None:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SiteError(shown, f"not UTF-8 text (byte {exc.start})") from exc
-    try:
-        tree = load_with_lines(text)
-    except YamlSyntaxError as exc:
-        raise SiteError(shown, exc.problem, line=exc.line) from exc
-    if tree is None:
-        raise SiteError(shown, "file is empty; run 'generator secrets init'")
-    if not isinstance(tree, dict):
-        raise SiteError(shown, "top level must be a mapping of KEY: encrypted value", line=1)
+    tree = read_mapping(path, shown, empty="file is empty; run 'generator secrets init'", what="KEY: encrypted value")
     meta = tree.get("sops")
     if not isinstance(meta, dict):
         raise SiteError(shown, "not encrypted by sops (no sops metadata); never commit plaintext secrets",
