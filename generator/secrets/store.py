@@ -94,6 +94,8 @@ class SecretsFile:
             data = sops.encrypt_new(dict(values), self.rel, self.repo.root)
             _replace(self.path, data)
             return
+        for stale in self.path.parent.glob(f".edit-*.{SECRETS_FILE}"):
+            stale.unlink()  # an encrypted copy left by a killed edit
         fd, tmp = tempfile.mkstemp(prefix=".edit-", suffix=f".{SECRETS_FILE}", dir=self.path.parent)  # sops reads the format from the suffix
         os.close(fd)
         try:
