@@ -69,4 +69,4 @@ class ProcessWatch:
                     except OSError:
                         pass
             self.samples += 1
-            self._stop.wait(0.02)
+            self._stop.wait(0.005)
