@@ -165,13 +165,17 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _check_writable(root: Path, dirs: list[str], files: list[str]) -> None:
-    for rel in [*dirs, *files]:
+    """Everything the swap renames must be writable: each changed directory and its parent (moving a
+    directory rewrites its '..'), and each changed file's directory. Checked before anything moves."""
+    needed: set[Path] = set()
+    for rel in dirs:
         target = root / rel
-        probe = target if target.exists() else _nearest_existing(target.parent)
-        parent = probe.parent if target.exists() else probe
-        for path in {probe, parent} if target.is_dir() else {parent}:
-            if not os.access(path, os.W_OK):
-                raise WriteFailed(f"{path} is not writable; the previous tree is unchanged")
+        needed |= {target, target.parent} if target.exists() else {_nearest_existing(target.parent)}
+    for rel in files:
+        needed.add(_nearest_existing((root / rel).parent))
+    for path in sorted(needed):
+        if not os.access(path, os.W_OK):
+            raise WriteFailed(f"{path} is not writable; the previous tree is unchanged")
 
 
 def _nearest_existing(path: Path) -> Path:
