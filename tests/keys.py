@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 @dataclass(frozen=True)
 class AgeKey:
-    identity: str  # AGE-SECRET-KEY-1...
+    identity: str  # the age secret key (private): passed to sops in SOPS_AGE_KEY only
     recipient: str  # age1...
 
 

@@ -91,15 +91,17 @@ def test_malformed_secrets_file(template: tuple[Path, dict[str, str]], tmp_path:
 @pytest.mark.parametrize(("case", "content", "words"), [
     ("garbage", b"this is not a certificate\n", "not a PEM certificate"),
     ("empty", b"", "not a PEM certificate"),
-    ("private-key", b"-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n", "holds a private key"),
+    ("private-key", "generated", "holds a private key"),
     ("truncated", None, "not a PEM certificate"),
 ])
 def test_malformed_sealing_certificate(template: tuple[Path, dict[str, str]], tmp_path: Path, case: str,
-                                       content: bytes | None, words: str) -> None:
+                                       content: bytes | str | None, words: str) -> None:
     source, env = template
     root = tmp_path / "repo"
     shutil.copytree(source, root)
     cert = root / f"sites/{SITE}/sealing-cert.pem"
+    if content == "generated":  # a real private key, made now: never a key in the repository
+        content = sealing_pair(tmp_path / "keys")[1].read_bytes()
     cert.write_bytes(content if content is not None else cert.read_bytes()[:200])
     assert generator(root, "secrets", "set", "--site", SITE, "CLIENT_SECRET", stdin="client-secret-value", env=env).code == 0
     before = fingerprint(root)

@@ -304,12 +304,13 @@ def test_flux_sops_mode(tmp_path: Path) -> None:
 
 
 def test_committed_tree_holds_no_private_key() -> None:
+    # The markers are assembled here so that this file does not itself look like key material.
+    markers = [b"AGE-SECRET-" + b"KEY-1", b"BEGIN " + b"PRIVATE KEY", b"BEGIN RSA " + b"PRIVATE KEY"]
     tracked = subprocess.run(["git", "-C", str(PROJECT), "ls-files", "-z"], capture_output=True, check=True).stdout
     for name in filter(None, tracked.decode().split("\0")):
         path = PROJECT / name
         if path.is_file():
             data = path.read_bytes()
-            assert b"AGE-SECRET-KEY-1" not in data or name.startswith("tests/"), name
-            assert b"PRIVATE KEY-----" not in data or name.startswith(("tests/", "generator/")), name
+            assert not any(marker in data for marker in markers), f"{name} holds private key material"
     sealed = yaml.safe_load((PROJECT / "overlays/prod/sealed-secret.yaml").read_text())
     assert sealed["kind"] == "SealedSecret" and sealed["spec"]["encryptedData"]
