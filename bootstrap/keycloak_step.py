@@ -118,8 +118,9 @@ class KeycloakStep:
     def run(self) -> None:
         try:
             client_uuid = self._client()
-            scope_id = self._admin_scope()
-            self._client_scopes(client_uuid, scope_id)
+            realm_scopes = {scope["name"]: scope["id"] for scope in self.admin.get_client_scopes()}
+            self._admin_scope(realm_scopes)
+            self._client_scopes(client_uuid, realm_scopes)
             self._roles(client_uuid)
             self._mapper(client_uuid)
             self._admin_users()
@@ -170,23 +171,18 @@ class KeycloakStep:
             self.vault.remember("CLIENT_SECRET", live)
             self.report.add(SERVICE, "sops CLIENT_SECRET", UPDATED if stored else CREATED, "from the existing client")
 
-    def _admin_scope(self) -> str | None:
+    def _admin_scope(self, realm_scopes: dict[str, str]) -> None:
+        """Create the admin scope if absent; ``realm_scopes`` (name -> id) gains it."""
         name = self.site.keycloak.admin_scope
-        found = next((s for s in self.admin.get_client_scopes() if s.get("name") == name), None)
-        if found:
+        if name in realm_scopes:
             self.report.add(SERVICE, f"client scope {name}", UNCHANGED)
-            return found["id"]
-        scope_id = None
+            return
         if not self.vault.dry_run:
-            scope_id = self.admin.create_client_scope({"name": name, "protocol": "openid-connect", "attributes": {
+            realm_scopes[name] = self.admin.create_client_scope({"name": name, "protocol": "openid-connect", "attributes": {
                 "include.in.token.scope": "true", "display.on.consent.screen": "false"}})
         self.report.add(SERVICE, f"client scope {name}", CREATED)
-        return scope_id
 
-    def _client_scopes(self, uuid: str | None, admin_scope_id: str | None) -> None:
-        realm_scopes = {s["name"]: s["id"] for s in self.admin.get_client_scopes()}
-        if admin_scope_id:
-            realm_scopes[self.site.keycloak.admin_scope] = admin_scope_id
+    def _client_scopes(self, uuid: str | None, realm_scopes: dict[str, str]) -> None:
         wanted = {"default": DEFAULT_SCOPES, "optional": (*OPTIONAL_SCOPES, self.site.keycloak.admin_scope)}
         for kind, names in wanted.items():
             current = set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 from typing import TextIO
 
 from generator.layout import BASE_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
@@ -85,8 +85,7 @@ def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout) -> 
     if request.validate:
         from generator.validate import validate_tree
 
-        def validator(stage: Path) -> None:
-            validate_tree(stage, names, fleet=not request.sites)
+        validator = partial(validate_tree, sites=names, fleet=not request.sites)
 
     with locked(repo.work_dir):
         current_plan = plan(repo.root, scope, desired)  # re-plan under the lock: another render may have run

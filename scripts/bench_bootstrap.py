@@ -17,9 +17,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from keycloak import KeycloakAdmin  # noqa: E402
-
-from tests.helpers import build_file_tree, generator  # noqa: E402
+from tests.helpers import admin_env, build_file_tree, create_realm, generator, local_site  # noqa: E402
 from tests.keys import age_key, sealing_pair, sops_rules  # noqa: E402
 from tests.servers import KeycloakServer, PostgresServer, SeaweedServer  # noqa: E402
 
@@ -30,24 +28,14 @@ def main() -> int:
         started = time.perf_counter()
         with KeycloakServer(work / "kc") as kc, PostgresServer(work / "pg") as pg, SeaweedServer(work / "s3") as s3:
             print(f"servers up in {time.perf_counter() - started:.1f}s (keycloak {kc.startup_seconds:.1f}s)")
-            admin = KeycloakAdmin(server_url=kc.url, username=kc.admin_user, password=kc.admin_password, realm_name="master")
-            admin.create_realm({"realm": "thinkube", "enabled": True})
-            admin.change_current_realm("thinkube")
-            admin.create_user({"username": "admin", "enabled": True})
+            create_realm(kc, "thinkube", {"admin": None})
             root = work / "repo"
             key = age_key()
             cert, _ = sealing_pair(work / "keys")
-            build_file_tree(root, {"sites/bench/site.yaml": f"""\
-domain: example.com
-keycloak: {{url: "{kc.url}"}}
-postgres: {{host: 127.0.0.1, port: {pg.port}}}
-s3: {{endpoint: "{s3.s3_endpoint}"}}
-""", ".sops.yaml": sops_rules([key.recipient])})
+            build_file_tree(root, {"sites/bench/site.yaml": local_site(kc, pg, s3, realm="thinkube"),
+                                   ".sops.yaml": sops_rules([key.recipient])})
             shutil.copy(cert, root / "sites/bench/sealing-cert.pem")
-            env = {"SOPS_AGE_KEY": key.identity, "KEYCLOAK_ADMIN_USERNAME": kc.admin_user,
-                   "KEYCLOAK_ADMIN_PASSWORD": kc.admin_password, "POSTGRES_ADMIN_USERNAME": pg.admin_user,
-                   "POSTGRES_ADMIN_PASSWORD": pg.admin_password, "S3_ADMIN_ACCESS_KEY_ID": s3.access_key,
-                   "S3_ADMIN_SECRET_ACCESS_KEY": s3.secret_key}
+            env = {"SOPS_AGE_KEY": key.identity, **admin_env(kc, pg, s3)}
             phases = [("secrets init", ("secrets", "init", "--site", "bench")),
                       ("bootstrap --dry-run (fresh)", ("bootstrap", "--site", "bench", "--dry-run")),
                       ("bootstrap (first run)", ("bootstrap", "--site", "bench")),

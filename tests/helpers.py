@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -77,3 +78,49 @@ gitops:
   flux: {url: "https://git.example.org/gitops.git"}
   argocd: {repoUrl: "https://git.example.org/gitops.git"}
 """
+
+
+def local_site(kc, pg, s3, *, realm: str) -> str:  # noqa: ANN001 - the server classes of tests/servers.py
+    """A site.yaml whose in-cluster endpoints are the local test servers (bootstrap uses the same ones)."""
+    return f"""\
+domain: example.com
+keycloak: {{url: "{kc.url}", realm: {realm}}}
+postgres: {{host: 127.0.0.1, port: {pg.port}}}
+s3: {{endpoint: "{s3.s3_endpoint}"}}
+gitops:
+  flux: {{url: "https://git.example.org/gitops.git"}}
+  argocd: {{repoUrl: "https://git.example.org/gitops.git"}}
+"""
+
+
+def admin_env(kc, pg, s3) -> dict[str, str]:  # noqa: ANN001
+    """The services' admin credentials, as bootstrap reads them from the environment."""
+    return {"KEYCLOAK_ADMIN_USERNAME": kc.admin_user, "KEYCLOAK_ADMIN_PASSWORD": kc.admin_password,
+            "POSTGRES_ADMIN_USERNAME": pg.admin_user, "POSTGRES_ADMIN_PASSWORD": pg.admin_password,
+            "S3_ADMIN_ACCESS_KEY_ID": s3.access_key, "S3_ADMIN_SECRET_ACCESS_KEY": s3.secret_key}
+
+
+def create_realm(kc, realm: str, users: dict[str, str | None]) -> None:  # noqa: ANN001
+    """A realm with users (name -> password, or None for a user who cannot log in)."""
+    from keycloak import KeycloakAdmin
+
+    admin = KeycloakAdmin(server_url=kc.url, username=kc.admin_user, password=kc.admin_password, realm_name="master",
+                          user_realm_name="master")
+    admin.create_realm({"realm": realm, "enabled": True})
+    admin.change_current_realm(realm)
+    for name, password in users.items():
+        user = {"username": name, "enabled": True, "email": f"{name}@example.com", "emailVerified": True,
+                "firstName": name, "lastName": "Test"}
+        if password:
+            user["credentials"] = [{"type": "password", "value": password, "temporary": False}]
+        admin.create_user(user)
+
+
+def sops_decrypt(path: Path, identity: str) -> dict[str, str]:
+    """Every key of a sops file, decrypted with the real sops and the given age identity."""
+    from generator.tools import find
+
+    out = subprocess.run([str(find("sops")), "decrypt", "--output-type", "json", str(path)], capture_output=True,
+                         env={**os.environ, "SOPS_AGE_KEY": identity, "SOPS_DISABLE_VERSION_CHECK": "1"})
+    assert out.returncode == 0, out.stderr.decode()
+    return json.loads(out.stdout)

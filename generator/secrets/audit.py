@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TextIO
 
 from generator import proc
-from generator.errors import GeneratorError
 from generator.layout import Repo
 from generator.secrets.store import SecretsFile
 from generator.tools import find, kustomize

@@ -79,15 +79,16 @@ def secrets_list(repo: Repo, site: str, out: TextIO = sys.stdout) -> int:
     annotations = sealed.get("metadata", {}).get("annotations", {}) if sealed else {}
     sealed_keys = set(sealed.get("spec", {}).get("encryptedData", {})) if sealed else set()
     prints = json.loads(annotations.get(FINGERPRINTS, "{}"))
-    keyless_current = bool(sealed) and annotations.get(SOPS_SHA) == store.digest() and _cert_matches(repo, site, annotations)
+    same_cert = _cert_matches(repo, site, annotations)
+    keyless_current = bool(sealed) and same_cert and annotations.get(SOPS_SHA) == store.digest()
     current: dict[str, str] = {}
     try:
         values = store.read()
         names = sorted(k for k in values if not is_internal(k))
         fp_key = values.get(FINGERPRINT_KEY, "")
         for key in names:
-            current[key] = "current" if keyless_current or (fp_key and prints.get(key) == fingerprint(fp_key, key, values[key])
-                                                             and _cert_matches(repo, site, annotations)) else "stale"
+            sealed_now = bool(fp_key) and same_cert and prints.get(key) == fingerprint(fp_key, key, values[key])
+            current[key] = "current" if keyless_current or sealed_now else "stale"
     except SopsError as exc:
         if not keyless_current:
             print(f"warning: {exc}; current/stale unknown", file=sys.stderr)

@@ -7,7 +7,6 @@ corrupted sops files (tests/integration/test_bad_secrets_input.py), expired cert
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -18,10 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from keycloak import KeycloakAdmin
 
-from generator.tools import find
-from tests.helpers import build_file_tree, fingerprint, generator
+from tests.helpers import admin_env, build_file_tree, create_realm, fingerprint, generator, local_site, sops_decrypt
 from tests.keys import age_key, sealing_pair, sops_rules
 from tests.servers import KeycloakServer, PostgresServer, SeaweedServer
 
@@ -42,25 +39,11 @@ class Rig:
         self.root, self.kc, self.pg, self.s3 = root, kc, pg, s3
         self.key = age_key()
         cert, _ = sealing_pair(root.parent / "keys")
-        build_file_tree(root, {f"sites/{SITE}/site.yaml": f"""\
-domain: example.com
-keycloak: {{url: "{kc.url}", realm: {realm}}}
-postgres: {{host: 127.0.0.1, port: {pg.port}}}
-s3: {{endpoint: "{s3.s3_endpoint}"}}
-gitops:
-  flux: {{url: "https://git.example.org/gitops.git"}}
-  argocd: {{repoUrl: "https://git.example.org/gitops.git"}}
-""", ".sops.yaml": sops_rules([self.key.recipient])})
+        build_file_tree(root, {f"sites/{SITE}/site.yaml": local_site(kc, pg, s3, realm=realm),
+                               ".sops.yaml": sops_rules([self.key.recipient])})
         shutil.copy(cert, root / f"sites/{SITE}/sealing-cert.pem")
-        self.env = {"SOPS_AGE_KEY": self.key.identity,
-                    "KEYCLOAK_ADMIN_USERNAME": kc.admin_user, "KEYCLOAK_ADMIN_PASSWORD": kc.admin_password,
-                    "POSTGRES_ADMIN_USERNAME": pg.admin_user, "POSTGRES_ADMIN_PASSWORD": pg.admin_password,
-                    "S3_ADMIN_ACCESS_KEY_ID": s3.access_key, "S3_ADMIN_SECRET_ACCESS_KEY": s3.secret_key}
-        admin = KeycloakAdmin(server_url=kc.url, username=kc.admin_user, password=kc.admin_password, realm_name="master")
-        admin.create_realm({"realm": realm, "enabled": True})
-        admin.change_current_realm(realm)
-        admin.create_user({"username": "admin", "enabled": True, "email": "admin@example.com", "emailVerified": True,
-                           "firstName": "A", "lastName": "D"})
+        self.env = {"SOPS_AGE_KEY": self.key.identity, **admin_env(kc, pg, s3)}
+        create_realm(kc, realm, {"admin": None})
         assert generator(root, "secrets", "init", "--site", SITE, env=self.env).code == 0
         assert generator(root, "render", "--site", SITE, env=self.env).code == 0
 
@@ -69,10 +52,7 @@ gitops:
         return self.root / f"sites/{SITE}/secrets.sops.yaml"
 
     def sops_values(self) -> dict[str, str]:
-        out = subprocess.run([str(find("sops")), "decrypt", "--output-type", "json", str(self.sops_file)],
-                             env={**os.environ, "SOPS_AGE_KEY": self.key.identity, "SOPS_DISABLE_VERSION_CHECK": "1"},
-                             capture_output=True, check=True)
-        return json.loads(out.stdout)
+        return sops_decrypt(self.sops_file, self.key.identity)
 
     def bootstrap(self) -> subprocess.CompletedProcess[str]:
         result = generator(self.root, "bootstrap", "--site", SITE, env=self.env)

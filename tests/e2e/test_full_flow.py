@@ -23,12 +23,11 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from keycloak import KeycloakAdmin
 
 from tests.e2e import oidc
 from tests.e2e.leaks import ProcessWatch
 from tests.e2e.pod import LITELLM, Proxy, build, http, one, pod_from, unseal
-from tests.helpers import build_file_tree, generator
+from tests.helpers import admin_env, build_file_tree, create_realm, generator, local_site
 from tests.keys import age_key, sealing_pair, sops_rules
 from tests.servers import KeycloakServer, PostgresServer, SeaweedServer, free_port
 
@@ -43,26 +42,8 @@ DIFFERENCES = ("DATABASE_URL unset", "mock_response model", "local --port and --
 def servers(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("servers")
     with KeycloakServer(base / "kc") as kc, PostgresServer(base / "pg") as pg, SeaweedServer(base / "s3") as s3:
-        admin = KeycloakAdmin(server_url=kc.url, username=kc.admin_user, password=kc.admin_password, realm_name="master")
-        admin.create_realm({"realm": REALM, "enabled": True})
-        admin.change_current_realm(REALM)
-        for user, password in ((ADMIN, ADMIN_PASSWORD), (PLAIN, PLAIN_PASSWORD)):
-            admin.create_user({"username": user, "enabled": True, "email": f"{user}@example.com", "emailVerified": True,
-                               "firstName": user, "lastName": "Test",
-                               "credentials": [{"type": "password", "value": password, "temporary": False}]})
+        create_realm(kc, REALM, {ADMIN: ADMIN_PASSWORD, PLAIN: PLAIN_PASSWORD})
         yield kc, pg, s3
-
-
-def _site_yaml(kc: KeycloakServer, pg: PostgresServer, s3: SeaweedServer) -> str:
-    return f"""\
-domain: example.com
-keycloak: {{url: "{kc.url}", realm: {REALM}, adminUsers: [{ADMIN}]}}
-postgres: {{host: 127.0.0.1, port: {pg.port}}}
-s3: {{endpoint: "{s3.s3_endpoint}"}}
-gitops:
-  flux: {{url: "https://git.example.org/gitops.git"}}
-  argocd: {{repoUrl: "https://git.example.org/gitops.git"}}
-"""
 
 
 def _pod_run(pod, tmp: Path) -> tuple[list[str], dict[str, str]]:
@@ -117,12 +98,9 @@ def test_full_flow(servers, tmp_path: Path) -> None:
     root = tmp_path / "repo"
     key = age_key()
     cert, private_key = sealing_pair(tmp_path / "keys")
-    build_file_tree(root, {f"sites/{SITE}/site.yaml": _site_yaml(kc, pg, s3), ".sops.yaml": sops_rules([key.recipient])})
+    build_file_tree(root, {f"sites/{SITE}/site.yaml": local_site(kc, pg, s3, realm=REALM), ".sops.yaml": sops_rules([key.recipient])})
     shutil.copy(cert, root / f"sites/{SITE}/sealing-cert.pem")
-    env = {"SOPS_AGE_KEY": key.identity,
-           "KEYCLOAK_ADMIN_USERNAME": kc.admin_user, "KEYCLOAK_ADMIN_PASSWORD": kc.admin_password,
-           "POSTGRES_ADMIN_USERNAME": pg.admin_user, "POSTGRES_ADMIN_PASSWORD": pg.admin_password,
-           "S3_ADMIN_ACCESS_KEY_ID": s3.access_key, "S3_ADMIN_SECRET_ACCESS_KEY": s3.secret_key}
+    env = {"SOPS_AGE_KEY": key.identity, **admin_env(kc, pg, s3)}
     logs: list[str] = []
     tmp_before = set(_tmp_files())
 
@@ -177,7 +155,7 @@ def test_full_flow(servers, tmp_path: Path) -> None:
         plain_claims = oidc.verify(plain["access_token"], f"{issuer}/protocol/openid-connect/certs", issuer)
         assert _litellm_role(oidc.nested(plain_claims, pod.env["GENERIC_USER_ROLE_ATTRIBUTE"])) != "proxy_admin"
         auth = http("GET", pod.env["GENERIC_AUTHORIZATION_ENDPOINT"] + "?client_id=litellm&response_type=code&scope=openid"
-                    f"&redirect_uri=https://litellm.example.com/sso/callback")
+                    "&redirect_uri=https://litellm.example.com/sso/callback")
         assert auth[0] == 200, auth[0]
 
     # 7. Leak checks: argv of every child, env of every child that must not hold a value, logs, tree, history.

@@ -34,9 +34,8 @@ import yaml
 from botocore.exceptions import ClientError
 from keycloak import KeycloakAdmin
 
-from generator.tools import find
 from tests.counting_proxy import CountingProxy, Record
-from tests.helpers import Run, build_file_tree, generator
+from tests.helpers import Run, build_file_tree, generator, sops_decrypt
 from tests.keys import AgeKey, age_key, sealing_pair, sops_rules
 from tests.servers import KeycloakServer, PostgresServer, SeaweedServer, free_port
 
@@ -158,10 +157,7 @@ class World:
         return (self.root / SOPS_FILE).read_bytes()
 
     def sops(self) -> dict[str, str]:
-        out = subprocess.run([str(find("sops")), "decrypt", "--output-type", "json", SOPS_FILE], cwd=self.root,
-                             env={**os.environ, **self.env, "SOPS_DISABLE_VERSION_CHECK": "1"}, capture_output=True)
-        assert out.returncode == 0, out.stderr.decode()
-        return json.loads(out.stdout)
+        return sops_decrypt(self.root / SOPS_FILE, self.age.identity)
 
     def kc_admin(self) -> KeycloakAdmin:
         return master_admin(self.kc, self.realm)

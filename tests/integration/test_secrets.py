@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from generator.tools import find
-from tests.helpers import MINIMAL_SITE, PROJECT, Run, build_file_tree, fingerprint, generator
+from tests.helpers import MINIMAL_SITE, PROJECT, Run, build_file_tree, fingerprint, generator, sops_decrypt
 from tests.keys import AgeKey, age_key, sealing_pair, sops_rules
 
 SITE = "demo"
@@ -34,10 +34,8 @@ class SecretSite:
         return generator(self.root, *args, stdin=stdin, env={**self.env, **env})
 
     def sops_values(self) -> dict[str, str]:
-        out = subprocess.run([str(find("sops")), "decrypt", "--output-type", "json", f"sites/{SITE}/secrets.sops.yaml"],
-                             cwd=self.root, env={**os.environ, **self.env, "SOPS_DISABLE_VERSION_CHECK": "1"},
-                             capture_output=True, check=True)
-        return {k: v for k, v in json.loads(out.stdout).items() if not k.startswith("_")}
+        values = sops_decrypt(self.root / f"sites/{SITE}/secrets.sops.yaml", self.age.identity)
+        return {k: v for k, v in values.items() if not k.startswith("_")}
 
     def sealed(self) -> dict:
         return yaml.safe_load((self.root / SEALED).read_text())
