@@ -31,7 +31,7 @@ test: setup-servers
 	$(VENV)/bin/pytest -q
 
 e2e: setup-servers
-	$(VENV)/bin/pytest -q tests/e2e/test_full_flow.py::test_full_flow
+	$(VENV)/bin/pytest -q -rA tests/e2e/test_full_flow.py::test_full_flow tests/e2e/test_pod_sandbox.py
 
 bench: setup
 	$(VENV)/bin/python scripts/bench_render.py

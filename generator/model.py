@@ -19,7 +19,15 @@ from pydantic_core import PydanticCustomError
 MIN_LITELLM_VERSION = (1, 84, 0)
 DEFAULT_IMAGE_REPOSITORY = "ghcr.io/berriai/litellm-non_root"
 DEFAULT_IMAGE_TAG = "v1.108.7"  # the LTS release the end-to-end tests run (PyPI litellm[proxy]==1.108.7)
-DEFAULT_WAIT_IMAGE = "busybox:1.37.0"
+# Thinkube (ansible/40_thinkube/core/infrastructure/gateway-api/10_deploy.yaml) installs Envoy Gateway in
+# envoy-gateway-system, and the Envoy proxy pods that carry the traffic run there too; the Gateway object
+# itself lives in gateway-system, where no pod runs.
+DEFAULT_GATEWAY_PROXY_NAMESPACE = "envoy-gateway-system"
+# Thinkube's former ingress-nginx ran in namespace `ingress` (IngressClass nginx); current Thinkube
+# routes everything through the Gateway API.
+DEFAULT_INGRESS_CONTROLLER_NAMESPACE = "ingress"
+# Docker Hub registries: Thinkube pulls through Harbor, never from these.
+DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
 DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){DNS_LABEL}(\.{DNS_LABEL})+$")
@@ -167,11 +175,15 @@ class HttpRoute(Model):
     name: DnsLabel = "litellm-route"
     gateway: GatewayRef = GatewayRef()
     request_timeout: Duration = "600s"
+    # Where the gateway's data-plane (Envoy proxy) pods run: the NetworkPolicy admits them.
+    proxy_namespace: DnsLabel = DEFAULT_GATEWAY_PROXY_NAMESPACE
 
 
 class Ingress(Model):
     name: DnsLabel = "litellm"
     class_name: DnsLabel = "nginx"
+    # Where the ingress controller's pods run: the NetworkPolicy admits them.
+    controller_namespace: DnsLabel = DEFAULT_INGRESS_CONTROLLER_NAMESPACE
     tls_secret_name: DnsLabel | None = None
     annotations: dict[str, str] = Field(
         default_factory=lambda: {
@@ -327,6 +339,12 @@ class Discovery(Model):
     icon: str = "/icons/tk_ai.svg"
     component_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = "0.1.0"
     dependencies: list[str] = Field(default_factory=lambda: ["postgresql", "keycloak", "seaweedfs"])
+    # thinkube-control scales or disables the service by patching the Deployment's spec.replicas. When
+    # true, the tree leaves that field to it (no replicas in git; Argo CD ignores the field) and the
+    # ConfigMap says can_disable: true. When false, git pins `replicas` and can_disable is false.
+    platform_scaling: bool = True
+    # Export the master key to code-server as LITELLM_MASTER_KEY, by secretKeyRef (never the value).
+    export_master_key: bool = True
 
 
 class Pdb(Model):
@@ -349,23 +367,45 @@ class Hpa(Model):
 
 class NetworkPolicy(Model):
     enabled: bool = False
-    # Namespaces allowed to reach the proxy on port 4000 (the gateway or ingress controller, clients).
-    allow_from_namespaces: list[DnsLabel] = Field(default_factory=lambda: ["gateway-system"])
+    # The pods that carry the site's traffic (the gateway's Envoy proxies, or the ingress controller,
+    # per routing) are always admitted; these namespaces are admitted besides (in-cluster clients).
+    allow_from_namespaces: list[DnsLabel] = Field(default_factory=list)
+
+
+def image_registry(reference: str) -> str:
+    """The registry host of an image reference; Docker Hub for a name without one (``busybox``)."""
+    first, _, rest = reference.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
 
 
 class WaitFor(Model):
+    """Init containers that wait for PostgreSQL and S3. By default they run the site's own LiteLLM
+    image (its Python checks the port): pinned, and pulled from the same registry mirror as the app."""
+
     enabled: bool = True
-    image: str = DEFAULT_WAIT_IMAGE
+    image: str | None = None
 
     @field_validator("image")
     @classmethod
-    def _pinned(cls, image: str) -> str:
+    def _pinned_mirror(cls, image: str | None) -> str | None:
+        if image is None:
+            return None
         name, _, tag = image.rpartition(":")
-        if "@sha256:" in image:
-            return image
-        if not name or not tag or "/" in tag or tag == "latest":
+        if "@sha256:" not in image and (not name or not tag or "/" in tag or tag == "latest"):
             raise ValueError(f"{image!r} is not pinned: give a tag other than latest, or a digest")
+        if image_registry(image) in DOCKER_HUB:
+            raise ValueError(f"{image!r} pulls from Docker Hub; name the site's registry mirror "
+                             "(for example harbor.example.com/library/busybox:1.37.0)")
         return image
+
+
+class Migration(Model):
+    """The schema migration Job each GitOps engine runs before the serving pods roll."""
+
+    deadline_seconds: Annotated[int, Field(ge=60, le=86400)] = 900
+    backoff_limit: Annotated[int, Field(ge=0, le=10)] = 2
 
 
 class Persistence(Model):
@@ -467,6 +507,7 @@ class Site(Model):
     hpa: Hpa = Hpa()
     network_policy: NetworkPolicy = NetworkPolicy()
     wait_for: WaitFor = WaitFor()
+    migration: Migration = Migration()
     persistence: Persistence = Persistence()
     secrets: Secrets = Secrets()
     bootstrap: Bootstrap = Bootstrap()
@@ -499,6 +540,13 @@ class Site(Model):
                 "secrets.mode",
                 "'sops' needs Flux: Argo CD cannot decrypt sops; use 'sealed' or set gitops.argocd.enabled: false",
             )
+        if self.discovery.enabled and self.discovery.platform_scaling and not self.hpa.enabled and self.replicas != 1:
+            raise rule_error(
+                "replicas",
+                f"{self.replicas} replicas cannot be pinned while the platform owns scaling "
+                "(discovery.platformScaling: the tree leaves spec.replicas to thinkube-control and Kubernetes "
+                "starts one pod); set discovery.platformScaling: false to pin replicas in git, or enable hpa",
+            )
         model_env = {m.api_key_secret for m in self.models if m.api_key_secret}
         clash = sorted(model_env & set(self.extra_env))
         if clash:
@@ -506,6 +554,22 @@ class Site(Model):
         return self
 
     # Derived values: one place, used by every renderer.
+    @property
+    def platform_owns_replicas(self) -> bool:
+        """thinkube-control scales the Deployment, so git leaves spec.replicas alone."""
+        return self.discovery.enabled and self.discovery.platform_scaling
+
+    @property
+    def wait_image(self) -> str:
+        return self.wait_for.image or self.image.reference
+
+    @property
+    def traffic_namespace(self) -> str:
+        """Where the pods that carry the site's traffic to the proxy run."""
+        if self.routing.type == "httproute":
+            return self.routing.httproute.proxy_namespace
+        return self.routing.ingress.controller_namespace
+
     @property
     def host(self) -> str:
         return self.hostname or f"litellm.{self.domain}"

@@ -85,7 +85,7 @@ def _check_semantics(target: Target, output: bytes) -> None:
 
 
 def _unsealed_references(target: Target, output: bytes) -> list[str]:
-    """Keys the Deployment reads from litellm-secrets that the overlay's secret does not hold yet."""
+    """Keys the Deployment or the migration Job reads from litellm-secrets that the overlay's secret lacks."""
     docs = [d for d in yaml.safe_load_all(output) if isinstance(d, dict)]
     held: set[str] | None = None
     wanted: set[str] = set()
@@ -94,7 +94,7 @@ def _unsealed_references(target: Target, output: bytes) -> list[str]:
             held = set(doc.get("spec", {}).get("encryptedData", {}))
         elif doc.get("kind") == "Secret" and doc.get("metadata", {}).get("name") == "litellm-secrets":
             held = set(doc.get("stringData", {})) | set(doc.get("data", {}))
-        elif doc.get("kind") == "Deployment":
+        elif doc.get("kind") in ("Deployment", "Job"):
             for container in doc["spec"]["template"]["spec"].get("containers", []):
                 for env in container.get("env", []):
                     ref = env.get("valueFrom", {}).get("secretKeyRef", {})

@@ -87,18 +87,34 @@ if ! command -v java >/dev/null 2>&1; then
 fi
 log "java: $(java -version 2>&1 | awk -F'"' 'NR==1{print $2}') $(command -v java)"
 
+# --- bubblewrap and strace (the pod sandbox of the end-to-end tests) -------
+if ! command -v bwrap >/dev/null 2>&1 || ! command -v strace >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap strace >/dev/null
+fi
+log "bubblewrap: $(bwrap --version | awk '{print $2}') $(command -v bwrap)"
+
 # --- LiteLLM proxy (end-to-end tests) ---------------------------------------
 # Its own venv: litellm[proxy] pins many libraries that must not constrain the generator's.
+# Built as the litellm-non_root image builds it: at /app/.venv (inside bubblewrap, the cache
+# directory bound there), from the system Python, so its scripts' #! lines name /app/.venv and
+# tests/pod_sandbox can run it at the image's path. Outside the sandbox, run bin/python bin/litellm.
 LITELLM_VERSION="${LITELLM_VERSION:-1.108.7}"
-LITELLM_VENV="$CACHE_DIR/litellm-$LITELLM_VERSION"
+LITELLM_VENV="$CACHE_DIR/litellm-$LITELLM_VERSION-app-venv"
 # prisma (the Python client, as in LiteLLM's image) so that key lookups fail with "No connected db"
 # rather than an ImportError; its engines are never downloaded: the tests run without a database.
 LITELLM_REQUIREMENTS=("litellm[proxy]==$LITELLM_VERSION" "prisma==0.11.0")
 stamp="$LITELLM_VENV/.complete-$(printf '%s ' "${LITELLM_REQUIREMENTS[@]}" | sha256sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
-    [ -x "$LITELLM_VENV/bin/python" ] || python3 -m venv "$LITELLM_VENV"
-    "$LITELLM_VENV/bin/python" -m pip install -q --disable-pip-version-check "${LITELLM_REQUIREMENTS[@]}"
-    rm -f "$LITELLM_VENV"/.complete*
+    rm -rf "$LITELLM_VENV"
+    mkdir -p "$LITELLM_VENV" "$PIP_CACHE_DIR"
+    in_image() {
+        bwrap --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
+            --symlink usr/sbin /sbin --ro-bind /etc /etc --proc /proc --dev /dev --tmpfs /tmp \
+            --bind "$LITELLM_VENV" /app/.venv --bind "$PIP_CACHE_DIR" /pip-cache --chdir /app \
+            --setenv HOME /tmp --setenv PIP_CACHE_DIR /pip-cache --setenv PATH /app/.venv/bin:/usr/bin "$@"
+    }
+    in_image /usr/bin/python3 -m venv /app/.venv
+    in_image /app/.venv/bin/python -m pip install -q --disable-pip-version-check "${LITELLM_REQUIREMENTS[@]}"
     touch "$stamp"
 fi
-log "litellm: $LITELLM_VERSION $LITELLM_VENV/bin/litellm"
+log "litellm: $LITELLM_VERSION $LITELLM_VENV (/app/.venv in the pod sandbox)"

@@ -14,11 +14,16 @@ from generator.render.common import (
 
 SOURCE = "generator/render/base.py"
 COMMAND = "generator render --all"
-# The non-root LiteLLM image (ghcr.io/berriai/litellm-non_root) runs as nobody (65534); the pod
-# refuses to start as root. With a read-only root filesystem these paths must be writable: the
-# Helm chart's /tmp, /.cache and /.npm, and /var/lib/litellm where the non-root proxy copies its UI.
+# The non-root LiteLLM image (ghcr.io/berriai/litellm-non_root, docker/Dockerfile.non_root) runs as
+# nobody (65534); the pod refuses to start as root. The image bakes the Admin UI, restructured and
+# marked ready, into /var/lib/litellm/ui and /var/lib/litellm/assets: nothing is mounted over them,
+# so LiteLLM serves them as they are and copies nothing at start. HOME and XDG_CACHE_HOME are under
+# /app, part of the image. With a read-only root the one writable path is /tmp (Python's tempfile:
+# request bodies spooled to disk, the migration's scratch files), an emptyDir with a size limit.
+# tests/pod_sandbox runs the pod as the image and the kubelet would and lists what LiteLLM writes.
 RUN_AS_USER = 65534
-WRITABLE_DIRS = {"tmp": "/tmp", "cache": "/.cache", "npm": "/.npm", "ui": "/var/lib/litellm"}
+WRITABLE_DIRS = {"tmp": "/tmp"}
+TMP_SIZE_LIMIT = "256Mi"
 SELECTOR = {"app": APP}
 
 
@@ -50,6 +55,9 @@ def base_env() -> list[dict[str, Any]]:
         env_secret("DATABASE_URL", "DATABASE_URL"),
         env_secret("GENERIC_CLIENT_SECRET", "CLIENT_SECRET"),
         env_value("LITELLM_MODE", "PRODUCTION"),
+        # The migration Job migrates the schema before the pods roll; serving pods never do (races
+        # between replicas, a read-only root, pods started before the schema is ready).
+        env_value("DISABLE_SCHEMA_UPDATE", "true"),
     ]
 
 
@@ -73,36 +81,48 @@ def deployment() -> dict[str, Any]:
         "securityContext": hardened_container_security(),
         "volumeMounts": [
             {"name": "config", "mountPath": "/app/config.yaml", "subPath": "config.yaml", "readOnly": True},
-            *({"name": name, "mountPath": path} for name, path in WRITABLE_DIRS.items()),
+            *writable_mounts(),
         ],
     }
+    # No replicas here: the overlay pins them, or leaves them to the platform's scaling (or the HPA).
     deploy["spec"] = {
-        "replicas": 1,
         "revisionHistoryLimit": 5,
         "selector": {"matchLabels": dict(SELECTOR)},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
         "template": {
             "metadata": {"labels": dict(SELECTOR)},
             "spec": {
-                "automountServiceAccountToken": False,
-                "enableServiceLinks": False,
+                **pod_defaults(),
                 "terminationGracePeriodSeconds": 90,
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": RUN_AS_USER,
-                    "runAsGroup": RUN_AS_USER,
-                    "fsGroup": RUN_AS_USER,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
                 "containers": [container],
-                "volumes": [
-                    {"name": "config", "configMap": {"name": CONFIG_NAME}},
-                    *({"name": name, "emptyDir": {}} for name in WRITABLE_DIRS),
-                ],
+                "volumes": [{"name": "config", "configMap": {"name": CONFIG_NAME}}, *writable_volumes()],
             },
         },
     }
     return deploy
+
+
+def pod_defaults() -> dict[str, Any]:
+    """What every LiteLLM pod (the server and the migration Job) shares: no token, no service links, nobody."""
+    return {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_USER,
+            "fsGroup": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+
+
+def writable_volumes() -> list[dict[str, Any]]:
+    return [{"name": name, "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}} for name in WRITABLE_DIRS]
+
+
+def writable_mounts() -> list[dict[str, Any]]:
+    return [{"name": name, "mountPath": path} for name, path in WRITABLE_DIRS.items()]
 
 
 def service() -> dict[str, Any]:

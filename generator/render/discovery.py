@@ -1,11 +1,19 @@
-"""The Thinkube discovery ConfigMap. Flaw 1 of the original is fixed: no secret, no master key."""
+"""The Thinkube discovery ConfigMap. Flaw 1 of the original is fixed: no secret value in it.
+
+Thinkube's readers (ansible/roles/code_server_env_update, the JupyterHub discovery script) take
+``service.environment_variables`` as a list of ``{name, value}`` or
+``{name, valueFrom: {secretKeyRef: {namespace, name, key}}}``: the master key reaches code-server
+by reference, as in the original, without being written here. thinkube-control scales the service
+by patching the Deployment's spec.replicas; ``can_disable`` is true only when the tree leaves that
+field alone (Site.platform_owns_replicas).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from generator.model import Site
-from generator.render.common import APP, obj
+from generator.render.common import APP, SECRET_NAME, obj
 from generator.yamlio import dump
 
 
@@ -28,9 +36,9 @@ def service_config(site: Site) -> dict[str, Any]:
             ],
             "dependencies": list(d.dependencies),
             "scaling": {"resource_type": "deployment", "resource_name": APP, "namespace": site.namespace,
-                        "min_replicas": 1, "can_disable": True},
-            # Only where to reach the proxy. The master key stays in litellm-secrets.
-            "environment_variables": {"LITELLM_ENDPOINT": f"{base}/v1"},
+                        "min_replicas": site.hpa.min_replicas if site.hpa.enabled else 1,
+                        "can_disable": site.platform_owns_replicas},
+            "environment_variables": environment_variables(site),
         }
     }
     cm = obj("v1", "ConfigMap", "thinkube-service-config", labels={
@@ -41,3 +49,12 @@ def service_config(site: Site) -> dict[str, Any]:
     })
     cm["data"] = {"service.yaml": dump(service)}
     return cm
+
+
+def environment_variables(site: Site) -> list[dict[str, Any]]:
+    """Where to reach the proxy, and the master key by reference: never a secret value."""
+    entries: list[dict[str, Any]] = [{"name": "LITELLM_ENDPOINT", "value": f"https://{site.host}/v1"}]
+    if site.discovery.export_master_key:
+        entries.append({"name": "LITELLM_MASTER_KEY", "valueFrom": {"secretKeyRef": {
+            "namespace": site.namespace, "name": SECRET_NAME, "key": "LITELLM_MASTER_KEY"}}})
+    return entries

@@ -7,17 +7,24 @@ from urllib.parse import urlsplit
 
 from generator.model import SecretHeader, Site
 from generator.render import gitops
-from generator.render.common import (
-    APP, CONFIG_NAME, CONTAINER_PORT, hardened_container_security, env_secret, env_value, obj, yaml_file,
-)
+from generator.render.common import APP, CONFIG_NAME, CONTAINER_PORT, env_secret, env_value, obj, yaml_file
 from generator.render.config import litellm_config
 from generator.render.discovery import service_config
+from generator.render.migration import SETUP_WAVE, migration_job
+from generator.render.waiting import wait_for_container
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 
 
+# The overlay is split by the order in which the engines must apply it. Flux applies each stage
+# from its own Kustomization (setup, then migrate, then app: dependsOn); Argo CD applies the whole
+# overlay as one Application, ordered by sync waves. Both see the same objects.
+SETUP, MIGRATE, APP_STAGE = "setup", "migrate", "app"
+STAGES = (SETUP, MIGRATE, APP_STAGE)
+
+
 def render_site(name: str, site: Site, extra_resources: dict[str, bytes] | None = None) -> dict[str, bytes]:
-    """All files of one site. ``extra_resources`` are overlay files made at the edge (the sealed Secret)."""
+    """All files of one site. ``extra_resources`` are setup files made at the edge (the sealed Secret)."""
     source = f"sites/{name}/site.yaml"
     command = f"generator render --site {name}"
     prefix = f"overlays/{name}"
@@ -25,48 +32,71 @@ def render_site(name: str, site: Site, extra_resources: dict[str, bytes] | None 
     def out(*docs: Any) -> bytes:
         return yaml_file(source, command, *docs)
 
-    resources: dict[str, bytes] = {
-        "namespace.yaml": out(obj("v1", "Namespace", site.namespace)),
+    setup: dict[str, bytes] = {"namespace.yaml": out(obj("v1", "Namespace", site.namespace)), **(extra_resources or {})}
+    migrate: dict[str, bytes] = {"job.yaml": out(migration_job(site))}
+    app: dict[str, bytes] = {
         "config.yaml": out(litellm_config(site)),
         "deployment-patch.yaml": out(deployment_patch(site)),
     }
     if site.discovery.enabled:
-        resources["service-config.yaml"] = out(service_config(site))
+        app["service-config.yaml"] = out(service_config(site))
     route = httproute(site) if site.routing.type == "httproute" else ingress(site)
-    resources[f"{site.routing.type}.yaml"] = out(route)
+    app[f"{site.routing.type}.yaml"] = out(route)
     optional = {
         "pdb.yaml": pdb(site) if site.pdb.enabled else None,
         "hpa.yaml": hpa(site) if site.hpa.enabled else None,
         "networkpolicy.yaml": network_policy(site) if site.network_policy.enabled else None,
         "pvc.yaml": pvc(site) if site.persistence.enabled else None,
     }
-    resources.update({file: out(doc) for file, doc in optional.items() if doc is not None})
-    resources.update(extra_resources or {})
+    app.update({file: out(doc) for file, doc in optional.items() if doc is not None})
 
-    listed = sorted(f for f in resources if f not in {"config.yaml", "deployment-patch.yaml"})
-    resources["kustomization.yaml"] = out(kustomization(name, site, listed))
-    files = {f"{prefix}/{file}": data for file, data in resources.items()}
+    setup["kustomization.yaml"] = out(stage_kustomization(name, site, sorted(setup),
+                                                          annotations={ARGO_WAVE: SETUP_WAVE}))
+    migrate["kustomization.yaml"] = out(stage_kustomization(name, site, sorted(migrate)))
+    listed = sorted(f for f in app if f not in {"config.yaml", "deployment-patch.yaml"})
+    app["kustomization.yaml"] = out(app_kustomization(name, site, listed))
+    whole = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": list(STAGES)}
+
+    files = {f"{prefix}/kustomization.yaml": out(whole)}
+    for stage, stage_files in ((SETUP, setup), (MIGRATE, migrate), (APP_STAGE, app)):
+        files.update({f"{prefix}/{stage}/{file}": data for file, data in stage_files.items()})
     files.update(gitops.render_site_entry_points(name, site, source, command))
     return dict(sorted(files.items()))
 
 
-def kustomization(name: str, site: Site, listed: list[str]) -> dict[str, Any]:
+ARGO_WAVE = "argocd.argoproj.io/sync-wave"
+
+
+def _instance_labels(name: str) -> list[dict[str, Any]]:
+    return [{"pairs": {"app.kubernetes.io/instance": f"litellm-{name}"}, "includeSelectors": False}]
+
+
+def stage_kustomization(name: str, site: Site, resources: list[str],
+                        annotations: dict[str, str] | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "apiVersion": KUSTOMIZE_API,
         "kind": "Kustomization",
         # The same namespace the Secret is sealed for: the transformer never changes a sealed name.
         "namespace": site.namespace,
-        "resources": ["../../base", *listed],
-        "labels": [{"pairs": {"app.kubernetes.io/instance": f"litellm-{name}"}, "includeSelectors": False}],
+        "resources": [r for r in resources if r != "kustomization.yaml"],
+        "labels": _instance_labels(name),
+    }
+    if annotations:
+        doc["commonAnnotations"] = annotations
+    return doc
+
+
+def app_kustomization(name: str, site: Site, listed: list[str]) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "apiVersion": KUSTOMIZE_API,
+        "kind": "Kustomization",
+        "namespace": site.namespace,
+        "resources": ["../../../base", *listed],
+        "labels": _instance_labels(name),
         # A hash suffix on the generated name rolls the pods whenever the config changes.
         "configMapGenerator": [{"name": CONFIG_NAME, "files": ["config.yaml"]}],
         "patches": [{"path": "deployment-patch.yaml", "target": {"kind": "Deployment", "name": APP}}],
     }
-    if site.hpa.enabled:
-        # The HPA owns the replica count; a fixed one in git would fight it on every sync.
-        doc["patches"].append(
-            {"target": {"kind": "Deployment", "name": APP}, "patch": "- op: remove\n  path: /spec/replicas\n"}
-        )
     return doc
 
 
@@ -124,7 +154,8 @@ def deployment_patch(site: Site) -> dict[str, Any]:
         container["volumeMounts"] = [{"name": "data", "mountPath": "/app/data"}]
         pod["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "litellm-data-pvc"}}]
     spec: dict[str, Any] = {}
-    if not site.hpa.enabled:
+    if not site.hpa.enabled and not site.platform_owns_replicas:
+        # Git pins the count. Otherwise the HPA, or thinkube-control's scale button, owns it.
         spec["replicas"] = site.replicas
     spec["template"] = {"spec": pod}
     patch = obj("apps/v1", "Deployment", APP)
@@ -137,17 +168,7 @@ def wait_for_containers(site: Site) -> list[dict[str, Any]]:
     targets = [("wait-for-postgres", site.postgres.host, site.postgres.port)]
     if site.cache.enabled:
         targets.append(("wait-for-s3", s3.hostname or "", s3.port or (443 if s3.scheme == "https" else 80)))
-    return [
-        {
-            "name": name,
-            "image": site.wait_for.image,
-            "imagePullPolicy": "IfNotPresent",
-            "command": ["sh", "-c", f"until nc -z -w 2 {host} {port}; do echo waiting for {host}:{port}; sleep 2; done"],
-            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
-            "securityContext": hardened_container_security(),
-        }
-        for name, host, port in targets
-    ]
+    return [wait_for_container(site, name, host, port) for name, host, port in targets]
 
 
 def httproute(site: Site) -> dict[str, Any]:
@@ -206,18 +227,32 @@ def hpa(site: Site) -> dict[str, Any]:
     return doc
 
 
+# Envoy Gateway labels the proxy pods of a Gateway with these (its default Kubernetes provider).
+ENVOY_PROXY_LABELS = {"app.kubernetes.io/component": "proxy", "app.kubernetes.io/name": "envoy"}
+
+
 def network_policy(site: Site) -> dict[str, Any]:
+    """Admit the pods that carry the site's traffic (the gateway's Envoy proxies or the ingress
+    controller), and the extra namespaces the site lists, on the proxy's port only."""
+    def namespace(ns: str) -> dict[str, Any]:
+        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+
+    if site.routing.type == "httproute":
+        gateway = site.routing.httproute.gateway
+        traffic = {**namespace(site.traffic_namespace), "podSelector": {"matchLabels": {
+            **ENVOY_PROXY_LABELS,
+            "gateway.envoyproxy.io/owning-gateway-name": gateway.name,
+            "gateway.envoyproxy.io/owning-gateway-namespace": gateway.namespace,
+        }}}
+    else:
+        traffic = namespace(site.traffic_namespace)
+    peers = [traffic, *(namespace(ns) for ns in sorted(set(site.network_policy.allow_from_namespaces))
+                        if ns != site.traffic_namespace)]
     doc = obj("networking.k8s.io/v1", "NetworkPolicy", APP, labels={"app": APP})
     doc["spec"] = {
         "podSelector": {"matchLabels": {"app": APP}},
         "policyTypes": ["Ingress"],
-        "ingress": [
-            {
-                "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
-                         for ns in sorted(set(site.network_policy.allow_from_namespaces))],
-                "ports": [{"protocol": "TCP", "port": CONTAINER_PORT}],
-            }
-        ],
+        "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": CONTAINER_PORT}]}],
     }
     return doc
 

@@ -17,7 +17,7 @@ from generator.layout import Repo
 from generator.loader import load_site
 from generator.secrets.cert import check_validity, load_cert
 from generator.secrets.keys import FILLED_BY_BOOTSTRAP, FINGERPRINT_KEY, is_internal
-from generator.secrets.sealing import CERT_SHA, FINGERPRINTS, SEALED_FILE, SOPS_SHA, fingerprint
+from generator.secrets.sealing import CERT_SHA, FINGERPRINTS, SEALED_FILE, SECRET_STAGE, SOPS_SHA, fingerprint
 from generator.secrets.store import SecretsFile
 from generator.tools import require
 from generator.tools.sops import SopsError
@@ -104,7 +104,7 @@ def secrets_list(repo: Repo, site: str, out: TextIO = sys.stdout) -> int:
 
 
 def _sealed_doc(repo: Repo, site: str) -> dict:
-    path = repo.root / "overlays" / site / SEALED_FILE
+    path = repo.root / "overlays" / site / SECRET_STAGE / SEALED_FILE
     return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 

@@ -28,6 +28,7 @@ from generator.errors import UsageError
 from generator.layout import Repo
 from generator.model import Site
 from generator.render.common import SECRET_NAME, obj, yaml_file
+from generator.render.site import SETUP as SECRET_STAGE  # the overlay stage that holds the Secret
 from generator.secrets.cert import check_validity, load_cert
 from generator.secrets.keys import FINGERPRINT_KEY, is_internal
 from generator.secrets.store import SecretsFile
@@ -66,7 +67,7 @@ def overlay_secret(repo: Repo, name: str, site: Site, *, seal: bool = True) -> S
         outcome.warnings.append(f"{store.rel}: missing, so the overlay only references {SECRET_NAME}; "
                                 f"run 'generator secrets init --site {name}'")
         return outcome
-    existing_path = repo.root / f"overlays/{name}" / (SEALED_FILE if site.secrets.mode == "sealed" else SOPS_SECRET_FILE)
+    existing_path = repo.root / f"overlays/{name}/{SECRET_STAGE}" / (SEALED_FILE if site.secrets.mode == "sealed" else SOPS_SECRET_FILE)
     target = SOPS_SECRET_FILE if site.secrets.mode == "sops" else SEALED_FILE
     try:
         if site.secrets.mode == "sops":
@@ -74,7 +75,7 @@ def overlay_secret(repo: Repo, name: str, site: Site, *, seal: bool = True) -> S
         else:
             outcome.files[target] = _sealed_secret(repo, store, name, site, existing_path, outcome, seal)
     except _NeedsSealing:
-        outcome.stale = f"overlays/{name}/{target} is out of date with {store.rel} (or the certificate)"
+        outcome.stale = f"overlays/{name}/{SECRET_STAGE}/{target} is out of date with {store.rel} (or the certificate)"
         if existing_path.is_file():
             outcome.files[target] = existing_path.read_bytes()
     return outcome

@@ -16,10 +16,10 @@ from typing import Any
 import yaml
 
 from generator.tools import find
+from tests.pod_sandbox import VENV, Container, Run, Sandbox
 
-LITELLM_VERSION = "1.108.7"
-CACHE = Path(os.environ.get("GENERATOR_CACHE", str(Path.home() / ".cache" / "litellm-gitops")))
-LITELLM = Path(os.environ.get("LITELLM_BIN", str(CACHE / f"litellm-{LITELLM_VERSION}" / "bin" / "litellm")))
+# The venv is built at /app/.venv as in the image; outside the sandbox its scripts run through its python.
+LITELLM = VENV / "bin" / "litellm"
 
 
 def build(overlay: Path) -> list[dict[str, Any]]:
@@ -90,19 +90,11 @@ class Proxy:
     def __enter__(self) -> "Proxy":
         base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.log_path.parent), "LANG": "C.UTF-8"}
         self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen([str(LITELLM), *self.args], env={**base, **self.env}, stdout=self.log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"litellm exited {self.process.returncode}: {self.log_path.read_text()[-3000:]}")
-            try:
-                if http("GET", f"{self.url}/health/liveliness", timeout=2)[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"litellm did not start: {self.log_path.read_text()[-3000:]}")
+        self.process = subprocess.Popen([str(VENV / "bin" / "python"), str(LITELLM), *self.args],
+                                        env={**base, **self.env}, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        wait_until_live(self.url, self.process, self.log_path)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.process and self.process.poll() is None:
@@ -113,3 +105,40 @@ class Proxy:
                 os.killpg(self.process.pid, 9)
                 self.process.wait(10)
         self.log.close()
+
+
+def wait_until_live(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"litellm exited {process.returncode}: {log.read_text(errors='replace')[-3000:]}")
+        try:
+            if http("GET", f"{url}/health/liveliness", timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"litellm did not start: {log.read_text(errors='replace')[-3000:]}")
+
+
+class PodProxy:
+    """The serving container of the rendered Deployment, in the pod sandbox, on a local port."""
+
+    def __init__(self, container: Container, work: Path, port: int, *, env_overrides: dict[str, str | None] | None = None,
+                 trace: bool = True) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.sandbox = Sandbox(container, work, env_overrides=env_overrides, args_overrides={"--port": str(port)},
+                               trace=trace)
+        self.run: Run | None = None
+
+    def __enter__(self) -> "PodProxy":
+        self.run = self.sandbox.start()
+        try:
+            wait_until_live(self.url, self.sandbox.process, self.run.log)
+        except BaseException:
+            self.sandbox.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.run = self.sandbox.stop()

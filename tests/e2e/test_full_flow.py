@@ -1,13 +1,15 @@
 """Issue 5: the whole flow on real servers, and the real LiteLLM proxy run from the rendered tree.
 
 secrets init -> bootstrap (real Keycloak, PostgreSQL, SeaweedFS) -> render -> validate -> build the
-overlay with kustomize -> unseal the SealedSecret with the real kubeseal -> start the real LiteLLM
-proxy with the Deployment's args and env and the ConfigMap's config.yaml.
+overlay with kustomize -> unseal the SealedSecret with the real kubeseal -> run the Deployment's init
+containers, then the real LiteLLM proxy, in the pod sandbox (tests/pod_sandbox): the image's layout
+and environment, user 65534, a read-only root, every volume of the rendered Deployment mounted as the
+kubelet mounts it, the container's args and env; strace lists every path it writes.
 
 What differs from the pod, and why (nothing else does):
   1. DATABASE_URL is left unset: LiteLLM's Prisma engines cannot be downloaded here.
   2. model_list gets one entry with mock_response instead of a real provider (no outbound calls).
-  3. --port is a free local port and --config points at a copy of the ConfigMap's config.yaml.
+  3. --port is a free local port (the sandbox shares the host's network).
   4. LITELLM_LOCAL_MODEL_COST_MAP=True, so the proxy does not fetch the cost map from the internet.
 """
 
@@ -26,7 +28,9 @@ import yaml
 
 from tests.e2e import oidc
 from tests.e2e.leaks import ProcessWatch
-from tests.e2e.pod import LITELLM, Proxy, build, http, one, pod_from, unseal
+from tests.e2e.pod import LITELLM, PodProxy, Proxy, build, http, one, pod_from, unseal
+from tests.pod_sandbox import Container, Sandbox, config_maps, pod_spec
+from tests.pod_sandbox.checks import probe_writes, ui_problems, write_problems
 from tests.helpers import admin_env, build_file_tree, create_realm, generator, local_site
 from tests.keys import age_key, sealing_pair, sops_rules
 from tests.servers import KeycloakServer, PostgresServer, SeaweedServer, free_port
@@ -35,7 +39,10 @@ pytestmark = pytest.mark.e2e
 REALM, SITE = "thinkube", "e2e"
 ADMIN, ADMIN_PASSWORD = "admin", "e2e-admin-password-1"
 PLAIN, PLAIN_PASSWORD = "alice", "e2e-user-password-2"
-DIFFERENCES = ("DATABASE_URL unset", "mock_response model", "local --port and --config", "LITELLM_LOCAL_MODEL_COST_MAP=True")
+DIFFERENCES = ("DATABASE_URL unset", "mock_response model", "local --port", "LITELLM_LOCAL_MODEL_COST_MAP=True")
+POD_ENV = {"DATABASE_URL": None, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # differences 1 and 4
+MOCK_MODELS = [{"model_name": "mock-gpt", "litellm_params": {
+    "model": "openai/gpt-4o-mini", "api_key": "not-used", "mock_response": "Hello from the mock"}}]  # 2
 
 
 @pytest.fixture(scope="module")
@@ -46,22 +53,18 @@ def servers(tmp_path_factory: pytest.TempPathFactory):
         yield kc, pg, s3
 
 
-def _pod_run(pod, tmp: Path) -> tuple[list[str], dict[str, str]]:
-    """Apply the listed differences, and only those."""
-    config = copy.deepcopy(pod.config)
-    config["model_list"] = [{"model_name": "mock-gpt", "litellm_params": {
-        "model": "openai/gpt-4o-mini", "api_key": "not-used", "mock_response": "Hello from the mock"}}]  # difference 2
-    config_path = tmp / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    args = list(pod.args)
-    args[args.index("--port") + 1] = str(free_port())  # difference 3
-    args[args.index("--config") + 1] = str(config_path)
-    env = {k: v for k, v in pod.env.items() if k != "DATABASE_URL"}  # difference 1
-    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # difference 4
-    return args, env
+def serving_container(docs: list[dict], secret: dict[str, str]) -> Container:
+    """The Deployment's litellm container, with difference 2 applied to its mounted config.yaml."""
+    spec = pod_spec(docs, "Deployment", "litellm")
+    maps = config_maps(docs)
+    config_name = next(v["configMap"]["name"] for v in spec["volumes"] if v["name"] == "config")
+    config = yaml.safe_load(maps[config_name]["config.yaml"])
+    config["model_list"] = copy.deepcopy(MOCK_MODELS)
+    maps[config_name] = {**maps[config_name], "config.yaml": yaml.safe_dump(config)}
+    return Container(next(c for c in spec["containers"] if c["name"] == "litellm"), spec, secret, maps)
 
 
-def _chat(proxy: Proxy, key: str, text: str = "What is GitOps?") -> tuple[int, dict[str, str], dict]:
+def _chat(proxy: Proxy | PodProxy, key: str, text: str = "What is GitOps?") -> tuple[int, dict[str, str], dict]:
     status, headers, body = http("POST", f"{proxy.url}/v1/chat/completions",
                                  {"model": "mock-gpt", "messages": [{"role": "user", "content": text}]},
                                  {"Authorization": f"Bearer {key}"})
@@ -114,32 +117,46 @@ def test_full_flow(servers, tmp_path: Path) -> None:
         again = generator(root, "bootstrap", "--site", SITE, env=env)
         assert again.code == 0 and "nothing to do" in again.out, again.text
 
-        # 2. The pod, from the manifests.
+        # 2. The pod, from the manifests: its init containers run to completion against the real services.
         docs = build(root / f"overlays/{SITE}")
         secret = unseal(one(docs, "SealedSecret", "litellm-secrets"), private_key)
         pod = pod_from(docs, secret)
-        assert pod.args == ["--port", "4000", "--config", "/app/config.yaml"]
         assert pod.config["litellm_settings"]["cache_params"]["type"] == "s3"
-        args, proxy_env = _pod_run(pod, tmp_path)
-        assert set(pod.env) - set(proxy_env) == {"DATABASE_URL"} and set(proxy_env) - set(pod.env) == {
-            "LITELLM_LOCAL_MODEL_COST_MAP"}, DIFFERENCES
+        container = serving_container(docs, secret)
+        assert container.argv() == ["/app/docker/prod_entrypoint.sh", "--port", "4000", "--config", "/app/config.yaml"]
+        for init in container.pod.get("initContainers", []):
+            waited = Sandbox(Container(init, container.pod, secret, container.maps), tmp_path / "pod").run_to_end(120)
+            assert waited.returncode == 0, f"init container {init['name']}: {waited.text()[-2000:]}"
         master = secret["LITELLM_MASTER_KEY"]
+        proxy_env = container.env()
 
         # 3. What the run must show.
-        with Proxy(args, proxy_env, tmp_path / "litellm.log") as proxy:
+        with PodProxy(container, tmp_path / "pod", free_port(), env_overrides=POD_ENV) as proxy:
             assert http("GET", f"{proxy.url}/health/liveliness")[0] == 200
             assert http("GET", f"{proxy.url}/health/readiness")[0] == 200
             status, headers, first = _chat(proxy, master)
             assert status == 200, first
             assert first["choices"][0]["message"]["content"] == "Hello from the mock"
             objects = _wait_for_objects(proxy_env, secret)  # the cache write is asynchronous
-            assert objects, f"LiteLLM wrote nothing to the cache bucket: {_tail(tmp_path / 'litellm.log')}"
+            assert objects, f"LiteLLM wrote nothing to the cache bucket: {_tail(proxy.run.log)}"
             status, headers, second = _chat(proxy, master)
             assert status == 200, second
             assert headers.get("x-litellm-cache-key"), f"no cache hit: {headers}"
             assert second["id"] == first["id"], "the repeated request was not served from the cache"
             wrong = _chat(proxy, "sk-" + "x" * 48)
-            assert wrong[0] in (400, 401, 403), (wrong, _tail(tmp_path / "litellm.log"))
+            assert wrong[0] in (400, 401, 403), (wrong, _tail(proxy.run.log))
+            status, _, page = http("GET", f"{proxy.url}/ui/")
+            assert status == 200 and b"<html" in page.lower(), (status, page[:200])
+            marker = http("GET", f"{proxy.url}/ui/.litellm_ui_ready")[0]
+        run = proxy.run
+        # The image's pre-built UI is served as it is, and the pod writes only where it may.
+        assert not ui_problems(run, marker_status=marker), ui_problems(run, marker_status=marker)
+        assert not write_problems(run), write_problems(run)
+        print("paths the proxy wrote:", *(str(w) for w in run.writes), sep="\n  ")
+        probe = probe_writes(container, tmp_path / "probe", ["/tmp/probe", "/app/probe", "/app/.cache/probe",
+                                                             "/var/lib/litellm/ui/probe", "/probe"])
+        assert probe.pop("/tmp/probe") == "ok", probe
+        assert set(probe.values()) == {"Read-only file system"}, probe
 
         # 4. The SSO side, with the client id and secret from sops (here: the unsealed Secret, equal to sops).
         token_url = pod.env["GENERIC_TOKEN_ENDPOINT"]

@@ -513,7 +513,7 @@ def test_password_grant_token_and_userinfo_carry_the_litellm_role(kc_world: Worl
     shutil.copy(cert, world.root / f"sites/{SITE}/sealing-cert.pem")
     rendered = generator(world.root, "render", "--site", SITE, env=world.env)
     assert rendered.code == 0, rendered.text
-    patch = yaml.safe_load((world.root / f"overlays/{SITE}/deployment-patch.yaml").read_text())
+    patch = yaml.safe_load((world.root / f"overlays/{SITE}/app/deployment-patch.yaml").read_text())
     env = {e["name"]: e.get("value") for c in patch["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
     assert env["GENERIC_USER_ROLE_ATTRIBUTE"] == mapper["config"]["claim.name"] == "litellm_role"
 

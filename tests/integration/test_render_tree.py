@@ -33,26 +33,26 @@ def test_rerender_writes_nothing(repo: Path) -> None:
 
 def test_check_prints_a_unified_diff_and_exits_1(repo: Path) -> None:
     site = repo / "sites/prod/site.yaml"
-    site.write_text(site.read_text().replace("replicas: 1", "replicas: 3"))
+    site.write_text(site.read_text().replace("replicas: 1", "replicas: 1\nui: {username: operator}"))
     before = fingerprint(repo)
     result = generator(repo, "render", "--site", "prod", "--check")
     assert result.code == 1
-    assert "--- a/overlays/prod/deployment-patch.yaml\n+++ b/overlays/prod/deployment-patch.yaml" in result.out
-    assert "-  replicas: 1\n+  replicas: 3" in result.out
+    assert "--- a/overlays/prod/app/deployment-patch.yaml\n+++ b/overlays/prod/app/deployment-patch.yaml" in result.out
+    assert "-              value: admin\n+              value: operator" in result.out
     assert "stale: 1 file(s) differ" in result.out
     assert fingerprint(repo) == before
 
 
 def test_changed_site_rewrites_only_changed_files(repo: Path) -> None:
     site = repo / "sites/prod/site.yaml"
-    site.write_text(site.read_text().replace("replicas: 1", "replicas: 2"))
+    site.write_text(site.read_text().replace("replicas: 1", "replicas: 1\nui: {username: operator}"))
     before = fingerprint(repo)
     result = generator(repo, "render", "--site", "prod")
     assert result.code == 0, result.text
-    assert "updated   overlays/prod/deployment-patch.yaml" in result.out
+    assert "updated   overlays/prod/app/deployment-patch.yaml" in result.out
     after = fingerprint(repo)
     changed = {p for p in after if after[p] != before.get(p)}
-    assert changed == {"overlays/prod/deployment-patch.yaml"}
+    assert changed == {"overlays/prod/app/deployment-patch.yaml"}
 
 
 def test_files_no_longer_produced_are_removed(repo: Path) -> None:
@@ -61,9 +61,9 @@ def test_files_no_longer_produced_are_removed(repo: Path) -> None:
     (repo / "overlays/prod/stray.yaml").write_text("kind: Leftover\n")
     result = generator(repo, "render", "--site", "prod")
     assert result.code == 0, result.text
-    assert not (repo / "overlays/prod/pdb.yaml").exists()
+    assert not (repo / "overlays/prod/app/pdb.yaml").exists()
     assert not (repo / "overlays/prod/stray.yaml").exists()
-    assert "deleted   overlays/prod/pdb.yaml" in result.out
+    assert "deleted   overlays/prod/app/pdb.yaml" in result.out
 
 
 def test_deleted_site_outputs_are_pruned_by_render_all(repo: Path) -> None:
@@ -82,18 +82,18 @@ def test_deleted_site_outputs_are_pruned_by_render_all(repo: Path) -> None:
 
 def test_dry_run_lists_changes_and_writes_nothing(repo: Path) -> None:
     site = repo / "sites/prod/site.yaml"
-    site.write_text(site.read_text().replace("replicas: 1", "replicas: 2"))
+    site.write_text(site.read_text().replace("replicas: 1", "replicas: 1\nui: {username: operator}"))
     before = fingerprint(repo)
     result = generator(repo, "render", "--site", "prod", "--dry-run")
     assert result.code == 0
-    assert "would be updated   overlays/prod/deployment-patch.yaml" in result.out
+    assert "would be updated   overlays/prod/app/deployment-patch.yaml" in result.out
     assert fingerprint(repo) == before
 
 
 def test_read_only_output_leaves_previous_tree(repo: Path) -> None:
     """A read-only checkout (a full disk behaves alike): one clear error, previous tree intact, rerun converges."""
     site = repo / "sites/prod/site.yaml"
-    site.write_text(site.read_text().replace("replicas: 1", "replicas: 2"))
+    site.write_text(site.read_text().replace("replicas: 1", "replicas: 1\nui: {username: operator}"))
     before = fingerprint(repo)
     (repo / ".generator").mkdir(exist_ok=True)
     # A private mount namespace with overlays/ bind-mounted read-only: root cannot write there either.
@@ -106,13 +106,13 @@ def test_read_only_output_leaves_previous_tree(repo: Path) -> None:
     assert proc.stderr.count("\n") == 1
     assert fingerprint(repo) == before
     rerun = generator(repo, "render", "--site", "prod")
-    assert rerun.code == 0 and "updated   overlays/prod/deployment-patch.yaml" in rerun.out
+    assert rerun.code == 0 and "updated   overlays/prod/app/deployment-patch.yaml" in rerun.out
 
 
 def test_validation_failure_leaves_previous_tree(repo: Path) -> None:
     """Stage, validate, swap: a staged tree that fails kubeconform is never swapped in."""
     site = repo / "sites/prod/site.yaml"
-    site.write_text(site.read_text().replace("replicas: 1", "replicas: 2"))
+    site.write_text(site.read_text().replace("replicas: 1", "replicas: 1\nui: {username: operator}"))
     before = fingerprint(repo)
     bad_schema_dir = repo.parent / "schemas"
     shutil.copytree(PROJECT / ".tools/schemas", bad_schema_dir)
@@ -132,7 +132,7 @@ def test_two_renders_at_once_do_not_corrupt_the_tree(repo: Path) -> None:
         results.append(generator(repo, "render", "--site", "prod", "--no-validate"))
 
     for round_ in range(3):
-        site.write_text(original.replace("replicas: 1", f"replicas: {round_ + 2}"))
+        site.write_text(original.replace("replicas: 1", f"replicas: 1\nui: {{username: operator{round_}}}"))
         threads = [threading.Thread(target=render, args=(i,)) for i in range(4)]
         for thread in threads:
             thread.start()

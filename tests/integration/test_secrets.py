@@ -19,7 +19,7 @@ from tests.helpers import MINIMAL_SITE, PROJECT, Run, build_file_tree, fingerpri
 from tests.keys import AgeKey, age_key, sealing_pair, sops_rules
 
 SITE = "demo"
-SEALED = f"overlays/{SITE}/sealed-secret.yaml"
+SEALED = f"overlays/{SITE}/setup/sealed-secret.yaml"
 
 
 @dataclass
@@ -152,7 +152,7 @@ def test_keyless_render_after_a_secret_change_fails_cleanly(site: SecretSite) ->
     assert site.run("secrets", "set", "--site", SITE, "CLIENT_SECRET", stdin="keycloak-client-secret-1").code == 0
     before = fingerprint(site.root)
     check = site.run("render", "--site", SITE, "--check", SOPS_AGE_KEY="")
-    assert check.code == 1 and "stale: overlays/demo/sealed-secret.yaml is out of date" in check.out
+    assert check.code == 1 and "stale: overlays/demo/setup/sealed-secret.yaml is out of date" in check.out
     result = site.run("render", "--site", SITE, SOPS_AGE_KEY="")
     assert result.code == 1
     assert f"sites/{SITE}/secrets.sops.yaml: cannot decrypt: no age key available decrypts it (recipients: {site.age.recipient})" in result.err
@@ -283,12 +283,14 @@ def test_flux_sops_mode(tmp_path: Path) -> None:
     assert generator(root, "secrets", "init", "--site", SITE, env=env).code == 0
     result = generator(root, "render", "--site", SITE, env=env)
     assert result.code == 0, result.text
-    secret_file = root / f"overlays/{SITE}/secret.sops.yaml"
+    secret_file = root / f"overlays/{SITE}/setup/secret.sops.yaml"
     doc = yaml.safe_load(secret_file.read_text())
     assert doc["kind"] == "Secret" and doc["sops"]["age"][0]["recipient"] == cluster.recipient
     assert all(str(v).startswith("ENC[") for v in doc["stringData"].values())
-    flux = yaml.safe_load((root / f"deploy/flux/{SITE}/litellm.yaml").read_text())
-    assert flux["spec"]["decryption"] == {"provider": "sops", "secretRef": {"name": "sops-age"}}
+    setup, migrate, app = yaml.safe_load_all((root / f"deploy/flux/{SITE}/litellm.yaml").read_text())
+    # The stage that applies the Secret decrypts it; the others hold no Secret.
+    assert setup["spec"]["decryption"] == {"provider": "sops", "secretRef": {"name": "sops-age"}}
+    assert "decryption" not in migrate["spec"] and "decryption" not in app["spec"]
     decrypted = subprocess.run([str(find("sops")), "decrypt", "--output-type", "json", str(secret_file)],
                                env={**os.environ, "SOPS_AGE_KEY": cluster.identity, "SOPS_DISABLE_VERSION_CHECK": "1"},
                                capture_output=True, check=True)
@@ -310,5 +312,5 @@ def test_committed_tree_holds_no_private_key() -> None:
         if path.is_file():
             data = path.read_bytes()
             assert not any(marker in data for marker in markers), f"{name} holds private key material"
-    sealed = yaml.safe_load((PROJECT / "overlays/prod/sealed-secret.yaml").read_text())
+    sealed = yaml.safe_load((PROJECT / "overlays/prod/setup/sealed-secret.yaml").read_text())
     assert sealed["kind"] == "SealedSecret" and sealed["spec"]["encryptedData"]

@@ -58,6 +58,13 @@ CASES = [
     ("bad-age-recipient", "domain: example.com\nsecrets: {fluxRecipients: [age2xyz]}\n", 2, "secrets.fluxRecipients[0]",
      "age recipient"),
     ("wait-for-latest", "domain: example.com\nwaitFor: {image: 'busybox:latest'}\n", 2, "waitFor.image", "not pinned"),
+    ("wait-for-docker-hub", "domain: example.com\nwaitFor: {image: 'busybox:1.37.0'}\n", 2, "waitFor.image", "Docker Hub"),
+    ("wait-for-docker-io", "domain: example.com\nwaitFor: {image: 'docker.io/library/busybox:1.37.0'}\n", 2,
+     "waitFor.image", "Docker Hub"),
+    ("replicas-under-platform-scaling", "domain: example.com\nreplicas: 3\n", 2, "replicas",
+     "discovery.platformScaling: false"),
+    ("migration-deadline-too-short", "domain: example.com\nmigration: {deadlineSeconds: 5}\n", 2,
+     "migration.deadlineSeconds", "greater than or equal to 60"),
     ("not-utf8", b"domain: \xff\xfe\n", None, None, "not UTF-8"),
     ("duplicate-passthrough", "domain: example.com\npassThroughEndpoints:\n  - {path: /a, target: 'https://x.example.com'}\n"
      "  - {path: /a, target: 'https://y.example.com'}\n", 4, "passThroughEndpoints[1].path", "duplicate pass-through path"),

@@ -59,15 +59,18 @@ def test_env_covers_the_original_and_secrets_only_by_reference() -> None:
 
 def test_flaws_of_the_original_are_fixed() -> None:
     files = render_site("prod", _site())
-    config = _docs(files, "overlays/prod/config.yaml")
+    config = _docs(files, "overlays/prod/app/config.yaml")
     assert "database_url" not in config  # flaw 6
     assert config["general_settings"]["database_url"] == "os.environ/DATABASE_URL"
     assert config["litellm_settings"]["cache_params"]["ttl"] == 3600  # an integer, never a string
-    discovery = _docs(files, "overlays/prod/service-config.yaml")
-    assert "MASTER_KEY" not in discovery["data"]["service.yaml"]  # flaw 1
-    assert "overlays/prod/pvc.yaml" not in files  # flaw 8: no unused PVC unless asked
+    discovery = _docs(files, "overlays/prod/app/service-config.yaml")
+    exported = yaml.safe_load(discovery["data"]["service.yaml"])["service"]["environment_variables"]
+    assert {"name": "LITELLM_MASTER_KEY", "valueFrom": {"secretKeyRef": {  # flaw 1: by reference only
+        "namespace": "litellm", "name": "litellm-secrets", "key": "LITELLM_MASTER_KEY"}}} in exported
+    assert all("value" not in e for e in exported if e["name"] == "LITELLM_MASTER_KEY")
+    assert "overlays/prod/app/pvc.yaml" not in files  # flaw 8: no unused PVC unless asked
     assert not any("tls" in p for p in files)
-    patch = _docs(files, "overlays/prod/deployment-patch.yaml")
+    patch = _docs(files, "overlays/prod/app/deployment-patch.yaml")
     image = patch["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.endswith(":v1.108.7")  # flaw 4: pinned, >= 1.84.0
     pod = deployment()["spec"]["template"]["spec"]
@@ -80,12 +83,11 @@ def test_optional_objects_follow_the_site() -> None:
                                       persistence={"enabled": True}, routing={"type": "ingress",
                                                                               "ingress": {"tlsSecretName": "litellm-tls"}}))
     for name in ("pdb", "hpa", "networkpolicy", "pvc", "ingress"):
-        assert f"overlays/prod/{name}.yaml" in files
-    assert "overlays/prod/httproute.yaml" not in files
-    kustomization = _docs(files, "overlays/prod/kustomization.yaml")
-    assert {"target": {"kind": "Deployment", "name": "litellm"},
-            "patch": "- op: remove\n  path: /spec/replicas\n"} in kustomization["patches"]
-    ingress = _docs(files, "overlays/prod/ingress.yaml")
+        assert f"overlays/prod/app/{name}.yaml" in files
+    assert "overlays/prod/app/httproute.yaml" not in files
+    patch = _docs(files, "overlays/prod/app/deployment-patch.yaml")
+    assert "replicas" not in patch["spec"]  # the HPA owns the count
+    ingress = _docs(files, "overlays/prod/app/ingress.yaml")
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] == "10m"
     assert ingress["spec"]["tls"] == [{"hosts": ["litellm.example.com"], "secretName": "litellm-tls"}]
 
@@ -95,7 +97,7 @@ def test_model_keys_and_pass_through_secrets_become_secret_refs() -> None:
                  passThroughEndpoints=[{"path": "/langfuse", "target": "https://langfuse.example.com",
                                         "headers": {"Authorization": {"secretKey": "LANGFUSE_AUTH"}}}])
     files = render_site("prod", site)
-    config = _docs(files, "overlays/prod/config.yaml")
+    config = _docs(files, "overlays/prod/app/config.yaml")
     assert config["model_list"][0]["litellm_params"]["api_key"] == "os.environ/OPENAI_API_KEY"
     endpoint = config["general_settings"]["pass_through_endpoints"][0]
     assert endpoint["headers"] == {"Authorization": "os.environ/LANGFUSE_AUTH"}
@@ -108,7 +110,7 @@ def test_model_keys_and_pass_through_secrets_become_secret_refs() -> None:
 
 def test_cache_off_drops_s3_settings_and_secrets() -> None:
     site = _site(cache={"enabled": False})
-    config = _docs(render_site("prod", site), "overlays/prod/config.yaml")
+    config = _docs(render_site("prod", site), "overlays/prod/app/config.yaml")
     assert config["litellm_settings"] == {"cache": False}
     assert not any(e["name"].startswith("S3_") for e in site_env(site))
     assert "S3_AWS_ACCESS_KEY_ID" not in site.secret_keys()
@@ -116,13 +118,14 @@ def test_cache_off_drops_s3_settings_and_secrets() -> None:
 
 def test_flux_and_argocd_entry_points() -> None:
     files = render_site("prod", _site())
-    flux = _docs(files, "deploy/flux/prod/litellm.yaml")
+    setup, migrate, flux = yaml.safe_load_all(files["deploy/flux/prod/litellm.yaml"])
     assert flux["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1"
-    assert flux["spec"]["path"] == "./overlays/prod" and flux["spec"]["prune"] is True
+    assert flux["spec"]["path"] == "./overlays/prod/app" and flux["spec"]["prune"] is True
     assert "wait" not in flux["spec"] and flux["spec"]["healthChecks"][0]["kind"] == "Deployment"
+    assert [setup["spec"]["path"], migrate["spec"]["path"]] == ["./overlays/prod/setup", "./overlays/prod/migrate"]
     app = _docs(files, "deploy/argocd/prod/application.yaml")
     assert app["spec"]["syncPolicy"] == {"automated": {"prune": True, "selfHeal": True},
-                                         "syncOptions": ["CreateNamespace=true"]}
+                                         "syncOptions": ["CreateNamespace=true", "RespectIgnoreDifferences=true"]}
     disabled = render_site("prod", _site(gitops={"flux": {"enabled": False}, "argocd": {"enabled": False}}))
     assert not any(p.startswith("deploy/") for p in disabled)
 
