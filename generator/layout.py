@@ -54,10 +54,13 @@ class Repo:
             raise UsageError(f"{self.rel(self.site_file(site))}: unknown site {site!r} (known sites: {known})")
 
     def rel(self, path: Path) -> str:
-        try:
-            return str(path.resolve().relative_to(self.root))
-        except ValueError:
-            return str(path)
+        """The path as the user knows it, relative to the repository (a symlink is not followed)."""
+        for candidate in (Path(os.path.abspath(path)), path.resolve()):
+            try:
+                return str(candidate.relative_to(self.root))
+            except ValueError:
+                continue
+        return str(path)
 
 
 # Output roots, relative to the repository root. A site owns its three directories whole;

@@ -9,39 +9,37 @@ from typing import Any
 from pydantic import ValidationError
 
 from generator.errors import SiteError
+from generator.inputs import YamlLimitExceeded, check_yaml_limits, read_input
 from generator.layout import Repo
 from generator.model import Site
 from generator.yamlio import YamlSyntaxError, line_of, load_with_lines, to_plain
 
-MAX_SITE_FILE_BYTES = 1_000_000
-
 
 def load_site(repo: Repo, name: str) -> Site:
     repo.check_site_name(name)
-    return load_site_file(repo.site_file(name), display=repo.rel(repo.site_file(name)))
+    return load_site_file(repo.site_file(name), display=repo.rel(repo.site_file(name)), root=repo.root)
 
 
-def load_site_file(path: Path, *, display: str | None = None) -> Site:
+def load_site_file(path: Path, *, display: str | None = None, root: Path | None = None) -> Site:
     shown = display or str(path)
-    tree = read_mapping(path, shown, empty="file is empty: a site needs at least 'domain'", what="settings")
+    tree = read_mapping(path, shown, empty="file is empty: a site needs at least 'domain'", what="settings", root=root)
     try:
         return Site.model_validate(to_plain(tree))
     except ValidationError as exc:
         raise _site_error(shown, tree, exc) from exc
 
 
-def read_mapping(path: Path, shown: str, *, empty: str, what: str) -> dict[str, Any]:
+def read_mapping(path: Path, shown: str, *, empty: str, what: str, root: Path | None = None) -> dict[str, Any]:
     """A YAML file whose top level is a mapping, with line numbers kept; SiteError otherwise."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SiteError(shown, f"cannot read: {exc.strerror}") from exc
-    if len(raw) > MAX_SITE_FILE_BYTES:
-        raise SiteError(shown, f"file is larger than {MAX_SITE_FILE_BYTES} bytes")
+    raw = read_input(path, shown, root=root)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SiteError(shown, f"not UTF-8 text (byte {exc.start})") from exc
+    try:
+        check_yaml_limits(text)
+    except YamlLimitExceeded as exc:
+        raise SiteError(shown, exc.problem, line=exc.line) from exc
     try:
         tree = load_with_lines(text)
     except YamlSyntaxError as exc:

@@ -348,8 +348,18 @@ class Discovery(Model):
 
 
 class Pdb(Model):
+    """A budget that never blocks a drain: ``maxUnavailable`` (default 1), or a ``minAvailable`` below the
+    replicas (the HPA's minimum with an HPA)."""
+
     enabled: bool = False
-    min_available: Annotated[int, Field(ge=0)] = 1
+    min_available: Annotated[int, Field(ge=0)] | None = None
+    max_unavailable: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> "Pdb":
+        if self.min_available is not None and self.max_unavailable is not None:
+            raise rule_error("minAvailable", "set minAvailable or maxUnavailable, not both")
+        return self
 
 
 class Hpa(Model):
@@ -546,6 +556,14 @@ class Site(Model):
                 f"{self.replicas} replicas cannot be pinned while the platform owns scaling "
                 "(discovery.platformScaling: the tree leaves spec.replicas to thinkube-control and Kubernetes "
                 "starts one pod); set discovery.platformScaling: false to pin replicas in git, or enable hpa",
+            )
+        floor = self.hpa.min_replicas if self.hpa.enabled else self.replicas
+        if self.pdb.enabled and self.pdb.min_available is not None and self.pdb.min_available >= floor:
+            raise rule_error(
+                "pdb.minAvailable",
+                f"minAvailable {self.pdb.min_available} with {floor} replica(s){' (hpa.minReplicas)' if self.hpa.enabled else ''} "
+                "blocks every voluntary eviction, so a node drain hangs; use maxUnavailable: 1 or a minAvailable "
+                "below the replicas",
             )
         model_env = {m.api_key_secret for m in self.models if m.api_key_secret}
         clash = sorted(model_env & set(self.extra_env))

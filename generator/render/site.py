@@ -211,7 +211,9 @@ def ingress(site: Site) -> dict[str, Any]:
 
 def pdb(site: Site) -> dict[str, Any]:
     doc = obj("policy/v1", "PodDisruptionBudget", APP, labels={"app": APP})
-    doc["spec"] = {"minAvailable": site.pdb.min_available, "selector": {"matchLabels": {"app": APP}}}
+    rule = ({"minAvailable": site.pdb.min_available} if site.pdb.min_available is not None
+            else {"maxUnavailable": site.pdb.max_unavailable or 1})
+    doc["spec"] = {**rule, "selector": {"matchLabels": {"app": APP}}}
     return doc
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from generator import proc
+from generator.inputs import check_yaml_files
 from generator.layout import Repo
 from generator.secrets.store import SecretsFile
 from generator.tools import find, kustomize
@@ -80,6 +81,7 @@ def run_audit(repo: Repo, out: TextIO = sys.stdout) -> int:
                 findings.append(Finding(key, f"git history: commit {current}"))
     rendered = 0
     if find("kubectl") is not None:
+        check_yaml_files(repo.root, [repo.root / "base", repo.root / "overlays"])
         for overlay in sorted((repo.root / "overlays").glob("*/kustomization.yaml")):
             rendered += 1
             for key in _scan(kustomize.build(overlay.parent), needles):

@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from generator.errors import UsageError
+from generator.inputs import read_input
 
 WARN_DAYS = 30
 
@@ -27,11 +28,17 @@ class SealingCert:
         return (self.not_after - now).total_seconds() / 86400
 
 
-def load_cert(path: Path, shown: str) -> SealingCert:
-    if not path.is_file():
+MAX_CERT_BYTES = 64_000
+
+
+def load_cert(path: Path, shown: str, root: Path | None = None) -> SealingCert:
+    if not path.exists() and not path.is_symlink():
         raise UsageError(f"{shown}: no sealing certificate; run 'generator cert import --site SITE FILE' "
                          "or 'generator cert fetch --site SITE'")
-    data = path.read_bytes()
+    return parse_cert(read_input(path, shown, root=root, limit=MAX_CERT_BYTES), path, shown)
+
+
+def parse_cert(data: bytes, path: Path, shown: str) -> SealingCert:
     if b"PRIVATE KEY" in data:
         raise UsageError(f"{shown}: holds a private key; only the public certificate belongs in the repository")
     try:

@@ -9,13 +9,13 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-import yaml
 
 from generator import proc
 from generator.errors import GeneratorError, UsageError
 from generator.layout import Repo
 from generator.loader import load_site
-from generator.secrets.cert import check_validity, load_cert
+from generator.inputs import read_input, safe_load_limited
+from generator.secrets.cert import MAX_CERT_BYTES, check_validity, load_cert, parse_cert
 from generator.secrets.keys import FILLED_BY_BOOTSTRAP, FINGERPRINT_KEY, is_internal
 from generator.secrets.sealing import CERT_SHA, FINGERPRINTS, SEALED_FILE, SECRET_STAGE, SOPS_SHA, fingerprint
 from generator.secrets.store import SecretsFile
@@ -105,17 +105,21 @@ def secrets_list(repo: Repo, site: str, out: TextIO = sys.stdout) -> int:
 
 def _sealed_doc(repo: Repo, site: str) -> dict:
     path = repo.root / "overlays" / site / SECRET_STAGE / SEALED_FILE
-    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    doc = safe_load_limited(read_input(path, repo.rel(path), root=repo.root), repo.rel(path))
+    return doc if isinstance(doc, dict) else {}
 
 
 def _cert_matches(repo: Repo, site: str, annotations: dict) -> bool:
     path = repo.site_dir(site) / "sealing-cert.pem"
-    return path.is_file() and load_cert(path, str(path)).fingerprint == annotations.get(CERT_SHA)
+    return path.is_file() and load_cert(path, repo.rel(path), repo.root).fingerprint == annotations.get(CERT_SHA)
 
 
 def cert_import(repo: Repo, site: str, source: Path, out: TextIO = sys.stdout) -> int:
+    """The source may live anywhere (it is the operator's download); it is read size-capped."""
     repo.check_site_name(site)
-    return _install_cert(repo, site, source.read_bytes() if source.is_file() else b"", str(source), out)
+    return _install_cert(repo, site, read_input(source, str(source), limit=MAX_CERT_BYTES), str(source), out)
 
 
 def cert_fetch(repo: Repo, site: str, controller_name: str, controller_namespace: str, out: TextIO = sys.stdout) -> int:
@@ -133,7 +137,7 @@ def _install_cert(repo: Repo, site: str, data: bytes, shown: str, out: TextIO) -
     with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".cert.", delete=False) as handle:
         handle.write(data)
     try:
-        cert = load_cert(Path(handle.name), shown)
+        cert = parse_cert(data, Path(handle.name), shown)
         warning = check_validity(cert)
         if warning:
             print(f"warning: {warning}", file=sys.stderr)

@@ -24,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from generator.errors import UsageError
+from generator.errors import SiteError, UsageError
+from generator.inputs import read_input, safe_load_limited
 from generator.layout import Repo
 from generator.model import Site
 from generator.render.common import SECRET_NAME, obj, yaml_file
@@ -83,7 +84,7 @@ def overlay_secret(repo: Repo, name: str, site: Site, *, seal: bool = True) -> S
 
 def _sealed_secret(repo: Repo, store: SecretsFile, name: str, site: Site, existing_path: Path,
                    outcome: SecretOutcome, seal: bool) -> bytes:
-    cert = load_cert(repo.site_dir(name) / "sealing-cert.pem", f"sites/{name}/sealing-cert.pem")
+    cert = load_cert(repo.site_dir(name) / "sealing-cert.pem", f"sites/{name}/sealing-cert.pem", repo.root)
     warning = check_validity(cert)
     if warning:
         outcome.warnings.append(warning)
@@ -154,10 +155,11 @@ def _sops_secret(store: SecretsFile, site: Site, existing_path: Path, outcome: S
 
 
 def _load(path: Path) -> dict[str, Any] | None:
+    """The committed secret file, if any: generated, but a pull request may have made it hostile."""
     if not path.is_file():
         return None
     try:
-        doc = yaml.safe_load(path.read_bytes())
-    except yaml.YAMLError:
+        doc = safe_load_limited(read_input(path, str(path)), str(path))
+    except SiteError:
         return None
     return doc if isinstance(doc, dict) else None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from generator.errors import SiteError
 from generator.model import SECRET_KEY_RE
+from generator.inputs import read_input, safe_load_limited
 from generator.loader import read_mapping
 from generator.yamlio import line_of
 
@@ -14,8 +15,9 @@ ENCRYPTED = re.compile(r"^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]
 INTERNAL_KEY = re.compile(r"^_[A-Za-z0-9_]+$")
 
 
-def check_structure(path: Path, shown: str) -> None:
-    tree = read_mapping(path, shown, empty="file is empty; run 'generator secrets init'", what="KEY: encrypted value")
+def check_structure(path: Path, shown: str, root: Path | None = None) -> None:
+    tree = read_mapping(path, shown, empty="file is empty; run 'generator secrets init'", what="KEY: encrypted value",
+                        root=root)
     meta = tree.get("sops")
     if not isinstance(meta, dict):
         raise SiteError(shown, "not encrypted by sops (no sops metadata); never commit plaintext secrets",
@@ -37,3 +39,14 @@ def check_structure(path: Path, shown: str) -> None:
         if not ENCRYPTED.match(value):
             raise SiteError(shown, "is not encrypted (expected ENC[AES256_GCM,...]); this plaintext must not be committed",
                             field=key, line=line)
+
+
+def check_sops_config(root: Path) -> None:
+    """.sops.yaml, which sops reads to choose recipients: within the input limits, and the shape sops expects."""
+    path = root / ".sops.yaml"
+    if not path.exists() and not path.is_symlink():
+        return  # sops says itself that no creation rule matches
+    config = safe_load_limited(read_input(path, ".sops.yaml", root=root), ".sops.yaml")
+    rules = config.get("creation_rules") if isinstance(config, dict) else None
+    if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
+        raise SiteError(".sops.yaml", "expected a mapping with a creation_rules list of mappings", field="creation_rules")

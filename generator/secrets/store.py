@@ -17,7 +17,7 @@ from generator.errors import UsageError
 from generator.layout import Repo
 from generator.model import SECRET_KEY_RE
 from generator.secrets.keys import FINGERPRINT_KEY, GENERATED, rotation_refusal
-from generator.secrets.sops_file import check_structure
+from generator.secrets.sops_file import check_sops_config, check_structure
 from generator.tools import sops
 
 SECRETS_FILE = "secrets.sops.yaml"
@@ -45,11 +45,12 @@ class SecretsFile:
 
     def read(self) -> dict[str, str]:
         if self.exists():
-            check_structure(self.path, self.rel)
+            check_structure(self.path, self.rel, self.repo.root)
         return sops.decrypt(self.path, self.rel, self.repo.root)
 
     def init(self) -> dict[str, str]:
         """Create the file with generated keys, or add the generated keys it lacks. Never overwrites."""
+        check_sops_config(self.repo.root)
         if not self.exists():
             values = {key: make() for key, make in GENERATED.items()}
             data = sops.encrypt_new(values, self.rel, self.repo.root)
@@ -90,6 +91,7 @@ class SecretsFile:
         return "rotated" if key in current else "created"
 
     def _edit(self, values: dict[str, str]) -> None:
+        check_sops_config(self.repo.root)
         if not self.exists():
             data = sops.encrypt_new(dict(values), self.rel, self.repo.root)
             _replace(self.path, data)

@@ -57,7 +57,7 @@ def test_changed_site_rewrites_only_changed_files(repo: Path) -> None:
 
 def test_files_no_longer_produced_are_removed(repo: Path) -> None:
     site = repo / "sites/prod/site.yaml"
-    site.write_text(site.read_text().replace("pdb: {enabled: true, minAvailable: 1}", "pdb: {enabled: false}"))
+    site.write_text(site.read_text().replace("pdb: {enabled: true, maxUnavailable: 1}", "pdb: {enabled: false}"))
     (repo / "overlays/prod/stray.yaml").write_text("kind: Leftover\n")
     result = generator(repo, "render", "--site", "prod")
     assert result.code == 0, result.text

@@ -63,6 +63,12 @@ CASES = [
      "waitFor.image", "Docker Hub"),
     ("replicas-under-platform-scaling", "domain: example.com\nreplicas: 3\n", 2, "replicas",
      "discovery.platformScaling: false"),
+    ("pdb-blocks-drain", "domain: example.com\npdb: {enabled: true, minAvailable: 1}\n", 2, "pdb.minAvailable",
+     "blocks every voluntary eviction"),
+    ("pdb-blocks-drain-hpa", "domain: example.com\nhpa: {enabled: true, minReplicas: 2}\npdb:\n  enabled: true\n"
+     "  minAvailable: 2\n", 5, "pdb.minAvailable", "(hpa.minReplicas)"),
+    ("pdb-both-rules", "domain: example.com\npdb: {enabled: true, minAvailable: 0, maxUnavailable: 1}\n", 2,
+     "pdb.minAvailable", "not both"),
     ("migration-deadline-too-short", "domain: example.com\nmigration: {deadlineSeconds: 5}\n", 2,
      "migration.deadlineSeconds", "greater than or equal to 60"),
     ("not-utf8", b"domain: \xff\xfe\n", None, None, "not UTF-8"),
