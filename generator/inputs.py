@@ -91,17 +91,24 @@ def check_yaml_limits(text: str, *, max_depth: int = MAX_DEPTH, max_nodes: int =
         return  # the real parser reports it with its line
 
 
-def safe_load_limited(data: bytes, shown: str) -> Any:
-    """Plain Python from one YAML document of an input file, within the limits; SiteError otherwise."""
+def checked_text(data: bytes, shown: str) -> str:
+    """UTF-8 text whose YAML stays within the limits; SiteError naming the file (and line) otherwise."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SiteError(shown, f"not UTF-8 text (byte {exc.start})") from exc
     try:
         check_yaml_limits(text)
-        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     except YamlLimitExceeded as exc:
         raise SiteError(shown, exc.problem, line=exc.line) from exc
+    return text
+
+
+def safe_load_limited(data: bytes, shown: str) -> Any:
+    """Plain Python from one YAML document of an input file, within the limits; SiteError otherwise."""
+    text = checked_text(data, shown)
+    try:
+        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise SiteError(shown, f"YAML syntax error: {getattr(exc, 'problem', None) or exc}",
@@ -116,8 +123,4 @@ def check_yaml_files(root: Path, directories: list[Path]) -> None:
             continue
         for path in sorted(directory.rglob("*.yaml")):
             shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-            data = read_input(path, shown, root=root)
-            try:
-                check_yaml_limits(data.decode("utf-8", errors="replace"))
-            except YamlLimitExceeded as exc:
-                raise SiteError(shown, exc.problem, line=exc.line) from exc
+            checked_text(read_input(path, shown, root=root), shown)

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from generator.errors import SiteError
-from generator.inputs import YamlLimitExceeded, check_yaml_limits, read_input
+from generator.inputs import checked_text, read_input
 from generator.layout import Repo
 from generator.model import Site
 from generator.yamlio import YamlSyntaxError, line_of, load_with_lines, to_plain
@@ -31,15 +31,7 @@ def load_site_file(path: Path, *, display: str | None = None, root: Path | None 
 
 def read_mapping(path: Path, shown: str, *, empty: str, what: str, root: Path | None = None) -> dict[str, Any]:
     """A YAML file whose top level is a mapping, with line numbers kept; SiteError otherwise."""
-    raw = read_input(path, shown, root=root)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SiteError(shown, f"not UTF-8 text (byte {exc.start})") from exc
-    try:
-        check_yaml_limits(text)
-    except YamlLimitExceeded as exc:
-        raise SiteError(shown, exc.problem, line=exc.line) from exc
+    text = checked_text(read_input(path, shown, root=root), shown)
     try:
         tree = load_with_lines(text)
     except YamlSyntaxError as exc:
