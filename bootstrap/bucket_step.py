@@ -13,8 +13,11 @@ import json
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError,
+)
 
+from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import AdminLogin
 from bootstrap.report import CREATED, DELETED, UNCHANGED, UPDATED, Report
 from bootstrap.vault import Vault
@@ -41,14 +44,18 @@ def bucket_policy(bucket: str) -> dict:
 
 
 class BucketStep:
-    def __init__(self, site: Site, login: AdminLogin, vault: Vault, report: Report) -> None:
-        self.site, self.vault, self.report = site, vault, report
+    def __init__(self, site: Site, login: AdminLogin, vault: Vault, report: Report, *,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.site, self.vault, self.report, self.timeout = site, vault, report, timeout
         settings = site.bootstrap.s3
         self.endpoint = (settings.endpoint or site.s3.endpoint).rstrip("/")
         self.bucket = site.s3.bucket
         self.user = settings.user or f"litellm-{site.namespace}"
         verify: bool | str = settings.ca_bundle or settings.verify_tls
-        config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30)
+        # One attempt per request, each connecting and answering within the timeout: a hung service fails
+        # within that bound instead of retrying for minutes.
+        config = Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1, "mode": "standard"},
+                        connect_timeout=timeout, read_timeout=timeout)
         common = dict(endpoint_url=self.endpoint, region_name=site.s3.region, verify=verify, config=config)
         self.verify = verify
         self.config = config
@@ -67,6 +74,8 @@ class BucketStep:
             error = exc.response.get("Error", {})
             raise BucketFailed(f"s3 at {self.endpoint}: {exc.operation_name} failed: {error.get('Code')}: "
                                f"{error.get('Message', '')}".rstrip(": ")) from exc
+        except (ReadTimeoutError, ConnectTimeoutError) as exc:
+            raise BucketFailed(f"s3 at {self.endpoint}: no answer within {self.timeout:g} s ({type(exc).__name__})") from exc
         except BotoCoreError as exc:
             raise BucketFailed(f"s3 at {self.endpoint}: {exc}") from exc
 

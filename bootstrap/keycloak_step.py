@@ -16,8 +16,10 @@ from urllib.parse import quote
 
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakAuthenticationError, KeycloakError, KeycloakGetError, raise_error_from_response
-from requests.exceptions import RequestException
+from requests.exceptions import RequestException, Timeout
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import AdminLogin
 from bootstrap.report import CREATED, UNCHANGED, UPDATED, Report
 from bootstrap.vault import Vault
@@ -94,8 +96,8 @@ def _drift(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
 
 class KeycloakStep:
     def __init__(self, site: Site, login: AdminLogin, vault: Vault, report: Report, *, rotate_secret: bool = False,
-                 url: str | None = None) -> None:
-        self.site, self.vault, self.report, self.rotate = site, vault, report, rotate_secret
+                 url: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.site, self.vault, self.report, self.rotate, self.timeout = site, vault, report, rotate_secret, timeout
         settings = site.bootstrap.keycloak
         self.url = (url or settings.url or site.keycloak_url).rstrip("/")
         verify: bool | str = settings.ca_bundle or settings.verify_tls
@@ -103,7 +105,8 @@ class KeycloakStep:
         try:
             self.admin = KeycloakAdmin(server_url=self.url, username=login.user, password=login.password,
                                        realm_name=self.realm, user_realm_name=settings.admin_realm,
-                                       client_id=settings.admin_client_id, verify=verify)
+                                       client_id=settings.admin_client_id, verify=verify,
+                                       timeout=timeout, max_retries=0)  # each request: connect and read within it
             self.admin.get_realm(self.realm)
         except KeycloakAuthenticationError as exc:
             raise KeycloakFailed(f"keycloak at {self.url}: cannot log in as admin '{login.user}' in realm "
@@ -113,7 +116,13 @@ class KeycloakStep:
                 raise KeycloakFailed(f"keycloak at {self.url}: realm '{self.realm}' does not exist") from exc
             raise KeycloakFailed(f"keycloak at {self.url}: {_why(exc)}") from exc
         except (KeycloakError, RequestException) as exc:
+            if _timed_out(exc):
+                raise self._timed_out(exc) from exc
             raise KeycloakFailed(f"keycloak at {self.url}: unreachable or failing: {_why(exc)}") from exc
+
+    def _timed_out(self, exc: BaseException) -> "KeycloakFailed":
+        cause = _timed_out(exc)
+        return KeycloakFailed(f"keycloak at {self.url}: no answer within {self.timeout:g} s ({type(cause).__name__})")
 
     def run(self) -> None:
         try:
@@ -125,6 +134,8 @@ class KeycloakStep:
             self._mapper(client_uuid)
             self._admin_users()
         except (KeycloakError, RequestException) as exc:
+            if _timed_out(exc):
+                raise self._timed_out(exc) from exc
             raise KeycloakFailed(f"keycloak at {self.url}: {_why(exc)}") from exc
 
     # -- objects -------------------------------------------------------------------------
@@ -269,6 +280,23 @@ class KeycloakStep:
             if not self.vault.dry_run:
                 self.admin.assign_realm_roles(user_id, [self.admin.get_realm_role(role_name)])
             self.report.add(SERVICE, f"user {username} role {role_name}", CREATED)
+
+
+def _timed_out(exc: BaseException | None) -> BaseException | None:
+    """The timeout behind an error: python-keycloak wraps it as "Can't connect to server", and requests
+    reports a read timeout with retries off as a ConnectionError around urllib3's ReadTimeoutError."""
+    seen: list[BaseException] = []
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        if isinstance(current, (Timeout, Urllib3Timeout, TimeoutError)):
+            return current
+        pending += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
+    return None
 
 
 def _why(exc: Exception) -> str:

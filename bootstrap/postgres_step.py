@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit, unquote
 import psycopg
 from psycopg import sql
 
+from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import AdminLogin
 from bootstrap.report import CREATED, UNCHANGED, UPDATED, Report
 from bootstrap.vault import Vault
@@ -57,14 +58,15 @@ def password_from_url(url: str | None) -> str | None:
 
 
 class PostgresStep:
-    def __init__(self, site: Site, login: AdminLogin, vault: Vault, report: Report) -> None:
-        self.site, self.vault, self.report = site, vault, report
+    def __init__(self, site: Site, login: AdminLogin, vault: Vault, report: Report, *,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.site, self.vault, self.report, self.timeout = site, vault, report, timeout
         settings = site.bootstrap.postgres
         self.host = settings.host or site.postgres.host
         self.port = settings.port or site.postgres.port
         self.where = f"postgresql://{self.host}:{self.port}"
         self.conninfo = dict(host=self.host, port=self.port, user=login.user, password=login.password,
-                             sslmode=settings.sslmode, connect_timeout=10)
+                             sslmode=settings.sslmode, connect_timeout=max(2, round(timeout)))
         if settings.ca_bundle:
             self.conninfo["sslrootcert"] = settings.ca_bundle
         self.admin_db = settings.admin_database
@@ -73,6 +75,9 @@ class PostgresStep:
         try:
             return psycopg.connect(**{**self.conninfo, **overrides}, dbname=dbname, autocommit=True)
         except psycopg.OperationalError as exc:
+            if "timeout" in str(exc).lower():
+                raise PostgresFailed(f"postgres at {self.where}: no answer within {self.timeout:g} s "
+                                     f"({_first_line(exc)})") from exc
             raise PostgresFailed(f"postgres at {self.where}: {_first_line(exc)}") from exc
 
     def run(self) -> None:

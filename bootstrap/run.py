@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import admin_login
 from bootstrap.report import Report
 from bootstrap.vault import Vault
@@ -17,7 +18,7 @@ STEPS = ("keycloak", "postgres", "bucket")
 
 
 def run_bootstrap(repo: Repo, site_name: str, *, only: tuple[str, ...] = (), dry_run: bool = False,
-                  rotate_client_secret: bool = False, out: TextIO = sys.stdout) -> int:
+                  rotate_client_secret: bool = False, timeout: float = DEFAULT_TIMEOUT, out: TextIO = sys.stdout) -> int:
     site = load_site(repo, site_name)
     store = SecretsFile(repo, site_name)
     if not store.exists():
@@ -31,7 +32,7 @@ def run_bootstrap(repo: Repo, site_name: str, *, only: tuple[str, ...] = (), dry
     try:
         for step in selected:
             login = admin_login(step, vault.values)
-            _step(step, site, login, vault, report, rotate_client_secret).run()
+            _step(step, site, login, vault, report, rotate_client_secret, timeout).run()
     finally:
         if vault.written:
             print(f"stored in {store.rel}: {', '.join(sorted(set(vault.written)))}", file=out)
@@ -46,15 +47,15 @@ def run_bootstrap(repo: Repo, site_name: str, *, only: tuple[str, ...] = (), dry
     return 0
 
 
-def _step(name: str, site, login, vault: Vault, report: Report, rotate: bool):
+def _step(name: str, site, login, vault: Vault, report: Report, rotate: bool, timeout: float):
     if name == "keycloak":
         from bootstrap.keycloak_step import KeycloakStep
 
-        return KeycloakStep(site, login, vault, report, rotate_secret=rotate)
+        return KeycloakStep(site, login, vault, report, rotate_secret=rotate, timeout=timeout)
     if name == "postgres":
         from bootstrap.postgres_step import PostgresStep
 
-        return PostgresStep(site, login, vault, report)
+        return PostgresStep(site, login, vault, report, timeout=timeout)
     from bootstrap.bucket_step import BucketStep
 
-    return BucketStep(site, login, vault, report)
+    return BucketStep(site, login, vault, report, timeout=timeout)

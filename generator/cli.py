@@ -203,8 +203,11 @@ def cert_fetch(ctx: click.Context, site: str, controller_name: str, controller_n
 @click.option("--only", multiple=True, type=click.Choice(["keycloak", "postgres", "bucket"]),
               help="Converge only this service (repeatable).")
 @click.option("--rotate-client-secret", is_flag=True, help="Give the Keycloak client a new secret (stored in sops first).")
+@click.option("--timeout", type=click.FloatRange(1, 600), default=15.0, show_default=True, metavar="SECONDS",
+              help="Each service must connect and answer each request within this.")
 @click.pass_context
-def bootstrap(ctx: click.Context, site: str, dry_run: bool, only: tuple[str, ...], rotate_client_secret: bool) -> None:
+def bootstrap(ctx: click.Context, site: str, dry_run: bool, only: tuple[str, ...], rotate_client_secret: bool,
+              timeout: float) -> None:
     """Converge the Keycloak client, the PostgreSQL role and database, and the S3 bucket (idempotent).
 
     Admin credentials come from KEYCLOAK_ADMIN_USERNAME/PASSWORD, POSTGRES_ADMIN_USERNAME/PASSWORD and
@@ -212,7 +215,8 @@ def bootstrap(ctx: click.Context, site: str, dry_run: bool, only: tuple[str, ...
     """
     from bootstrap.run import run_bootstrap
 
-    ctx.exit(run_bootstrap(_repo(ctx), site, only=only, dry_run=dry_run, rotate_client_secret=rotate_client_secret))
+    ctx.exit(run_bootstrap(_repo(ctx), site, only=only, dry_run=dry_run, rotate_client_secret=rotate_client_secret,
+                           timeout=timeout))
 
 
 @cli.command()

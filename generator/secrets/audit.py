@@ -1,8 +1,9 @@
-"""`generator audit`: no secret value in plaintext in the working tree, git history or rendered output.
+"""`generator audit`: no secret in plaintext in the working tree, git history or rendered output.
 
-Only values the audit can decrypt are checked (it says which sites it could not). A value is
-looked for as is and base64-encoded (Secret data). Findings name the key and the place, never
-the value.
+Two searches. Without any key, secret *shapes* (shapes.py): private key blocks, age secret keys,
+sk- API keys, cloud access key ids, bearer tokens, high-entropy values in a plain Secret. With the
+age key, the site's own values, as they are and base64-encoded (Secret data); sites whose sops
+file no key here decrypts are named. Findings name the kind or key and the place, never the value.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TextIO
 from generator import proc
 from generator.inputs import check_yaml_files
 from generator.layout import Repo
+from generator.secrets.shapes import scan_history, scan_secret_manifests, scan_text
 from generator.secrets.store import SecretsFile
 from generator.tools import find, kustomize
 from generator.tools.sops import SopsError
@@ -28,6 +30,12 @@ SKIP_DIRS = {".git", ".venv", ".tools", ".generator", "__pycache__", ".pytest_ca
 class Finding:
     key: str
     where: str
+    label: str = "PLAINTEXT"
+
+
+def _shapes(data: bytes, where: str, *, manifests: bool) -> list[Finding]:
+    found = scan_text(data) + (scan_secret_manifests(data) if manifests else [])
+    return [Finding(shape.kind, f"{where}:{shape.line}", "SECRET SHAPE") for shape in found]
 
 
 def _needles(values: dict[str, str]) -> dict[bytes, str]:
@@ -66,8 +74,11 @@ def run_audit(repo: Repo, out: TextIO = sys.stdout) -> int:
     files = 0
     for path in _tree_files(repo.root):
         files += 1
-        for key in _scan(path.read_bytes(), needles):
-            findings.append(Finding(key, f"working tree: {path.relative_to(repo.root)}"))
+        data = path.read_bytes()
+        where = f"working tree: {path.relative_to(repo.root)}"
+        for key in _scan(data, needles):
+            findings.append(Finding(key, where))
+        findings += _shapes(data, where, manifests=path.suffix in (".yaml", ".yml"))
     commits = 0
     if (repo.root / ".git").exists():
         history = proc.run(["git", "-C", repo.root, "log", "--all", "-p", "--no-color", "--no-ext-diff", "--format=commit %H"],
@@ -79,27 +90,32 @@ def run_audit(repo: Repo, out: TextIO = sys.stdout) -> int:
                 current = line[7:19].decode()
             for key in _scan(line, needles):
                 findings.append(Finding(key, f"git history: commit {current}"))
+        for commit, path, shape in scan_history(history.stdout):
+            findings.append(Finding(shape.kind, f"git history: commit {commit} {path}:{shape.line}", "SECRET SHAPE"))
     rendered = 0
     if find("kubectl") is not None:
         check_yaml_files(repo.root, [repo.root / "base", repo.root / "overlays"])
         for overlay in sorted((repo.root / "overlays").glob("*/kustomization.yaml")):
             rendered += 1
-            for key in _scan(kustomize.build(overlay.parent), needles):
-                findings.append(Finding(key, f"rendered output: {overlay.parent.relative_to(repo.root)}"))
+            output = kustomize.build(overlay.parent)
+            where = f"rendered output: {overlay.parent.relative_to(repo.root)}"
+            for key in _scan(output, needles):
+                findings.append(Finding(key, where))
+            findings += _shapes(output, f"{where} (built), line", manifests=True)
     for site in skipped_sites:
         print(f"warning: sites/{site}/secrets.sops.yaml: no age key here decrypts it; its values were not audited",
               file=sys.stderr)
     if short:
         print(f"note: {len(short)} value(s) shorter than {MIN_LENGTH} characters not searched: {', '.join(short)}",
               file=sys.stderr)
-    unique = sorted(set(findings), key=lambda f: (f.key, f.where))
+    unique = sorted(set(findings), key=lambda f: (f.label, f.key, f.where))
     if unique:
         for finding in unique:
-            print(f"PLAINTEXT {finding.key}: {finding.where}", file=out)
-        print(f"audit failed: {len(unique)} place(s) hold a secret value in plaintext", file=out)
+            print(f"{finding.label} {finding.key}: {finding.where}", file=out)
+        print(f"audit failed: {len(unique)} place(s) hold a secret in plaintext", file=out)
         return 1
-    print(f"audit passed: {len(values)} value(s) searched in {files} file(s), {commits} commit(s) of history, "
-          f"{rendered} rendered overlay(s); no plaintext found", file=out)
+    print(f"audit passed: secret shapes and {len(values)} site value(s) searched in {files} file(s), "
+          f"{commits} commit(s) of history, {rendered} rendered overlay(s); no plaintext found", file=out)
     return 0
 
 

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 
 from tests.helpers import admin_env, build_file_tree, create_realm, fingerprint, generator, local_site, sops_decrypt
 from tests.keys import age_key, sealing_pair, sops_rules
-from tests.servers import KeycloakServer, PostgresServer, SeaweedServer
+from tests.servers import BlackHole, KeycloakServer, PostgresServer, SeaweedServer
 
 pytestmark = pytest.mark.e2e
 SITE = "faulty"
@@ -164,3 +165,37 @@ def test_foreign_sops_file(rig: Rig, tmp_path: Path) -> None:
     rig.sops_file.write_bytes(original)
     assert rig.bootstrap().returncode == 0
     assert generator(rig.root, "render", "--site", SITE, env=rig.env).code == 0
+
+
+BLACK_HOLE_TIMEOUT = 3
+OVERRIDE = {  # the site's bootstrap endpoint for each service, pointed at a listener that never answers
+    "keycloak": "bootstrap:\n  keycloak: {{url: 'http://127.0.0.1:{port}'}}\n",
+    "postgres": "bootstrap:\n  postgres: {{host: 127.0.0.1, port: {port}}}\n",
+    "bucket": "bootstrap:\n  s3: {{endpoint: 'http://127.0.0.1:{port}'}}\n",
+}
+
+
+@pytest.mark.parametrize("service", ["keycloak", "postgres", "bucket"])
+def test_hung_service_fails_within_the_timeout(rig: Rig, service: str) -> None:
+    """A service that accepts the connection and never answers: bootstrap fails within --timeout, naming the
+    service and its URL, and a rerun against the answering service converges."""
+    site_file = rig.root / f"sites/{SITE}/site.yaml"
+    original = site_file.read_text()
+    before = fingerprint(rig.root)
+    with BlackHole() as hole:
+        site_file.write_text(original + OVERRIDE[service].format(port=hole.port))
+        started = time.monotonic()
+        result = generator(rig.root, "bootstrap", "--site", SITE, "--only", service, "--timeout",
+                           str(BLACK_HOLE_TIMEOUT), env=rig.env)
+        elapsed = time.monotonic() - started
+        assert hole.held, "the client never connected to the black hole"
+    assert result.code == 1, result.text
+    assert result.err.count("\n") == 1, result.err
+    assert f"127.0.0.1:{hole.port}" in result.err and f"no answer within {BLACK_HOLE_TIMEOUT} s" in result.err, result.err
+    # Each request's bound, plus the interpreter's start-up: never the minutes of retries seen before.
+    assert elapsed < 2 * BLACK_HOLE_TIMEOUT + 10, f"{service}: failed after {elapsed:.1f} s"
+    print(f"{service}: black hole refused after {elapsed:.1f} s (--timeout {BLACK_HOLE_TIMEOUT})")
+    site_file.write_text(original)
+    assert fingerprint(rig.root) == before
+    rerun = rig.bootstrap()
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
