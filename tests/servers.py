@@ -80,18 +80,32 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
+# Ports handed out stay reserved for the life of the test process: by this process (a set) and against
+# every other test process on the machine (an flock on a file per port, released when the process
+# exits). Between the pick and the server's own bind nobody else who asks here can get the same port.
+PORT_LOCKS = Path(tempfile.gettempdir()) / "litellm-gitops-ports"
+_reserved: dict[int, object] = {}
+
+
 def free_ports(n: int) -> list[int]:
-    """``n`` distinct free TCP ports on 127.0.0.1 (all held open while picking)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """``n`` distinct free TCP ports on 127.0.0.1, reserved against every test process on the machine."""
+    PORT_LOCKS.mkdir(exist_ok=True)
+    picked: list[int] = []
+    while len(picked) < n:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind((HOST, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+            port = s.getsockname()[1]
+        if port in _reserved:
+            continue
+        lock = open(PORT_LOCKS / f"{port}.lock", "w")  # noqa: SIM115 - held open on purpose
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()  # another test process holds it
+            continue
+        _reserved[port] = lock
+        picked.append(port)
+    return picked
 
 
 def port_is_open(port: int, host: str = HOST, timeout: float = 0.5) -> bool:
@@ -152,6 +166,15 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def load_factor() -> float:
+    """How much slower than idle this machine is now: deadlines scale with it (polls end as soon as ready)."""
+    return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
+
+def scaled(seconds: float) -> float:
+    return seconds * load_factor()
+
+
 def _wait_until(
     check: Callable[[], bool],
     timeout: float,
@@ -160,6 +183,7 @@ def _wait_until(
     proc: subprocess.Popen | None = None,
     interval: float = 0.2,
 ) -> None:
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     last_exc: BaseException | None = None
     while time.monotonic() < deadline:

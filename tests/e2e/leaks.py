@@ -70,3 +70,26 @@ class ProcessWatch:
                         pass
             self.samples += 1
             self._stop.wait(0.005)
+
+
+SHIMMED = ("kubectl", "kubeconform", "kubeseal", "sops")
+
+
+def tool_shims(directory: Path, log: Path) -> dict[str, str]:
+    """Wrappers that record every invocation's argv (one line each) and exec the real tool: unlike the
+    sampler, they see every short-lived sops or kubeseal call, however loaded the machine. Returns the
+    environment that makes the generator use them."""
+    from generator.tools import find
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in SHIMMED:
+        real = find(name)
+        assert real is not None, f"{name} is not installed"
+        shim = directory / name
+        shim.write_text(f'#!/bin/sh\nprintf "%s\\n" "{name} $*" >> "$GENERATOR_SHIM_LOG"\nexec "{real}" "$@"\n')
+        shim.chmod(0o755)
+    return {"GENERATOR_TOOLS_PATH": str(directory), "GENERATOR_SHIM_LOG": str(log)}
+
+
+def shim_calls(log: Path) -> list[str]:
+    return log.read_text().splitlines() if log.is_file() else []

@@ -17,6 +17,7 @@ import yaml
 
 from generator.tools import find
 from tests.pod_sandbox import VENV, Container, Run, Sandbox
+from tests.servers import scaled
 
 # The venv is built at /app/.venv as in the image; outside the sandbox its scripts run through its python.
 LITELLM = VENV / "bin" / "litellm"
@@ -108,7 +109,7 @@ class Proxy:
 
 
 def wait_until_live(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 240) -> None:
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + scaled(seconds)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"litellm exited {process.returncode}: {log.read_text(errors='replace')[-3000:]}")

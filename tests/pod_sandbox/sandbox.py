@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.pod_sandbox.image import IMAGE, VENV, Image, image_layer
+from tests.servers import scaled
 
 HOST_SYSTEM = ("--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
                "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin", "--ro-bind", "/etc", "/etc",
@@ -185,7 +186,7 @@ class Sandbox:
 
     def wait(self, timeout: float) -> Run:
         assert self.process and self.run
-        self.run.returncode = self.process.wait(timeout)
+        self.run.returncode = self.process.wait(scaled(timeout))
         self.run.writes = parse_trace(self.run.trace_dir)
         return self.run
 
