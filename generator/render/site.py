@@ -21,6 +21,7 @@ KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 # overlay as one Application, ordered by sync waves. Both see the same objects.
 SETUP, MIGRATE, APP_STAGE = "setup", "migrate", "app"
 STAGES = (SETUP, MIGRATE, APP_STAGE)
+ARGO_WAVE = "argocd.argoproj.io/sync-wave"
 
 
 def render_site(name: str, site: Site, extra_resources: dict[str, bytes] | None = None) -> dict[str, bytes]:
@@ -64,8 +65,6 @@ def render_site(name: str, site: Site, extra_resources: dict[str, bytes] | None 
     return dict(sorted(files.items()))
 
 
-ARGO_WAVE = "argocd.argoproj.io/sync-wave"
-
 
 def _instance_labels(name: str) -> list[dict[str, Any]]:
     return [{"pairs": {"app.kubernetes.io/instance": f"litellm-{name}"}, "includeSelectors": False}]
@@ -78,7 +77,7 @@ def stage_kustomization(name: str, site: Site, resources: list[str],
         "kind": "Kustomization",
         # The same namespace the Secret is sealed for: the transformer never changes a sealed name.
         "namespace": site.namespace,
-        "resources": [r for r in resources if r != "kustomization.yaml"],
+        "resources": resources,
         "labels": _instance_labels(name),
     }
     if annotations:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -201,7 +202,10 @@ def test_full_flow(servers, tmp_path: Path) -> None:
                 and not any(d in p.resolve().parents for d in server_dirs) and "/pgtest-" not in str(p)]
     assert len(scanned) > 20
     for path in scanned:
-        data = path.read_bytes() if path.stat().st_size < 50_000_000 else b""
+        try:
+            data = path.read_bytes() if path.stat().st_size < 50_000_000 else b""
+        except FileNotFoundError:
+            continue  # removed since the walk (a concurrent process's temporary file): nothing left on disk
         for name, value in values.items():
             assert value.encode() not in data, f"{name} in plaintext in {path}"
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
@@ -212,13 +216,17 @@ def test_full_flow(servers, tmp_path: Path) -> None:
 
 
 def _tmp_files() -> list[Path]:
+    """Every regular file under /tmp. Other processes (a concurrent test run) create and remove directories
+    there while this walks: one that vanishes mid-walk is skipped, not an error (os.walk's onerror)."""
     found = []
-    for path in Path("/tmp").rglob("*"):
-        try:
-            if path.is_file() and not path.is_symlink():
-                found.append(path)
-        except OSError:
-            continue
+    for directory, _, names in os.walk("/tmp", onerror=lambda error: None):
+        for name in names:
+            path = Path(directory) / name
+            try:
+                if path.is_file() and not path.is_symlink():
+                    found.append(path)
+            except OSError:
+                continue
     return found
 
 
