@@ -176,7 +176,7 @@ def cert() -> None:
 
 @cert.command("import")
 @click.option("--site", required=True, metavar="NAME")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path, readable=False))  # read_input says what is wrong
 @click.pass_context
 def cert_import(ctx: click.Context, site: str, file: Path) -> None:
     """Install FILE (a PEM certificate) as the site's sealing certificate."""

