@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from generator.errors import WriteFailed
@@ -68,7 +69,14 @@ class Scope:
     files: tuple[str, ...] = ()
 
     def owns(self, path: str) -> bool:
-        return path in self.files or any(path.startswith(d + "/") for d in self.dirs)
+        if path in self.files:
+            return True
+        parts = path.split("/")  # a lookup per ancestor, not a scan of every directory (fleets own hundreds)
+        return any("/".join(parts[:depth]) in self._dir_set for depth in range(1, len(parts)))
+
+    @cached_property
+    def _dir_set(self) -> frozenset[str]:
+        return frozenset(self.dirs)
 
 
 def read_current(root: Path, scope: Scope) -> dict[str, bytes]:
