@@ -1,9 +1,10 @@
 """The Thinkube discovery ConfigMap. Flaw 1 of the original is fixed: no secret value in it.
 
-Thinkube's readers (ansible/roles/code_server_env_update, the JupyterHub discovery script) take
-``service.environment_variables`` as a list of ``{name, value}`` or
-``{name, valueFrom: {secretKeyRef: {namespace, name, key}}}``: the master key reaches code-server
-by reference, as in the original, without being written here. thinkube-control scales the service
+Thinkube's readers take ``service.environment_variables`` as a list of ``{name, value}`` or
+``{name, valueFrom: {secretKeyRef: {namespace, name, key}}}``: the JupyterHub discovery script
+resolves the reference, so the master key is exported as in the original without being written
+here; code-server's env refresh (ansible/roles/code_server_env_update) takes the ``value`` entries
+and skips the reference. thinkube-control scales the service
 by patching the Deployment's spec.replicas; ``can_disable`` is true only when the tree leaves that
 field alone (Site.platform_owns_replicas).
 """

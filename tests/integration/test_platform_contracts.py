@@ -4,6 +4,7 @@ ordering each GitOps engine gives the migration Job."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,6 @@ from generator.model import image_registry
 from generator.tools import find
 from tests.helpers import PROJECT, build_file_tree, generator
 from tests.platform_contracts import discovery_problems, gateway_problems, image_problems, scaling_problems
-
-import subprocess
 
 GIT = """gitops:
   flux: {url: "https://git.example.org/gitops.git"}
