@@ -9,7 +9,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,32 +39,6 @@ def unseal(sealed: dict[str, Any], private_key: Path) -> dict[str, str]:
                              "--format", "json"], input=json.dumps(sealed).encode(), capture_output=True)
     assert result.returncode == 0, result.stderr.decode()
     return {k: base64.b64decode(v).decode() for k, v in json.loads(result.stdout)["data"].items()}
-
-
-@dataclass
-class Pod:
-    args: list[str]
-    env: dict[str, str]
-    config: dict[str, Any]
-    image: str
-
-
-def pod_from(docs: list[dict[str, Any]], secret: dict[str, str]) -> Pod:
-    """The container's args and env (every secretKeyRef resolved) and the mounted config.yaml."""
-    deployment = one(docs, "Deployment", "litellm")
-    container = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "litellm")
-    volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "config")
-    config_map = one(docs, "ConfigMap", volume["configMap"]["name"])
-    env: dict[str, str] = {}
-    for item in container["env"]:
-        if "value" in item:
-            env[item["name"]] = item["value"]
-        else:
-            ref = item["valueFrom"]["secretKeyRef"]
-            assert ref["name"] == "litellm-secrets", ref
-            assert ref["key"] in secret, f"{item['name']}: key {ref['key']} is not in the sealed secret"
-            env[item["name"]] = secret[ref["key"]]
-    return Pod(list(container["args"]), env, yaml.safe_load(config_map["data"]["config.yaml"]), container["image"])
 
 
 def http(method: str, url: str, body: dict | None = None, headers: dict[str, str] | None = None,

@@ -29,7 +29,7 @@ import yaml
 
 from tests.e2e import oidc
 from tests.e2e.leaks import ProcessWatch, shim_calls, tool_shims
-from tests.e2e.pod import LITELLM, PodProxy, Proxy, build, http, one, pod_from, unseal
+from tests.e2e.pod import LITELLM, PodProxy, Proxy, build, http, one, unseal
 from tests.pod_sandbox import Container, Sandbox, config_maps, pod_spec
 from tests.pod_sandbox.checks import probe_writes, ui_problems, write_problems
 from tests.helpers import admin_env, build_file_tree, create_realm, generator, local_site
@@ -122,8 +122,8 @@ def test_full_flow(servers, tmp_path: Path) -> None:
         # 2. The pod, from the manifests: its init containers run to completion against the real services.
         docs = build(root / f"overlays/{SITE}")
         secret = unseal(one(docs, "SealedSecret", "litellm-secrets"), private_key)
-        pod = pod_from(docs, secret)
-        assert pod.config["litellm_settings"]["cache_params"]["type"] == "s3"
+        rendered_config = yaml.safe_load(one(docs, "ConfigMap", "litellm-config")["data"]["config.yaml"])
+        assert rendered_config["litellm_settings"]["cache_params"]["type"] == "s3"
         container = serving_container(docs, secret)
         assert container.argv() == ["/app/docker/prod_entrypoint.sh", "--port", "4000", "--config", "/app/config.yaml"]
         for init in container.pod.get("initContainers", []):
@@ -161,19 +161,19 @@ def test_full_flow(servers, tmp_path: Path) -> None:
         assert set(probe.values()) == {"Read-only file system"}, probe
 
         # 4. The SSO side, with the client id and secret from sops (here: the unsealed Secret, equal to sops).
-        token_url = pod.env["GENERIC_TOKEN_ENDPOINT"]
+        token_url = proxy_env["GENERIC_TOKEN_ENDPOINT"]
         issuer = token_url.rsplit("/protocol/", 1)[0]
-        tokens = oidc.password_grant(token_url, pod.env["GENERIC_CLIENT_ID"], secret["CLIENT_SECRET"], ADMIN, ADMIN_PASSWORD)
+        tokens = oidc.password_grant(token_url, proxy_env["GENERIC_CLIENT_ID"], secret["CLIENT_SECRET"], ADMIN, ADMIN_PASSWORD)
         claims = oidc.verify(tokens["access_token"], f"{issuer}/protocol/openid-connect/certs", issuer)
-        role_claim = oidc.nested(claims, pod.env["GENERIC_USER_ROLE_ATTRIBUTE"])
+        role_claim = oidc.nested(claims, proxy_env["GENERIC_USER_ROLE_ATTRIBUTE"])
         assert _litellm_role(role_claim) == "proxy_admin", role_claim
-        status, _, userinfo = http("GET", pod.env["GENERIC_USERINFO_ENDPOINT"],
+        status, _, userinfo = http("GET", proxy_env["GENERIC_USERINFO_ENDPOINT"],
                                    headers={"Authorization": f"Bearer {tokens['access_token']}"})
-        assert status == 200 and _litellm_role(oidc.nested(json.loads(userinfo), pod.env["GENERIC_USER_ROLE_ATTRIBUTE"])) == "proxy_admin"
-        plain = oidc.password_grant(token_url, pod.env["GENERIC_CLIENT_ID"], secret["CLIENT_SECRET"], PLAIN, PLAIN_PASSWORD)
+        assert status == 200 and _litellm_role(oidc.nested(json.loads(userinfo), proxy_env["GENERIC_USER_ROLE_ATTRIBUTE"])) == "proxy_admin"
+        plain = oidc.password_grant(token_url, proxy_env["GENERIC_CLIENT_ID"], secret["CLIENT_SECRET"], PLAIN, PLAIN_PASSWORD)
         plain_claims = oidc.verify(plain["access_token"], f"{issuer}/protocol/openid-connect/certs", issuer)
-        assert _litellm_role(oidc.nested(plain_claims, pod.env["GENERIC_USER_ROLE_ATTRIBUTE"])) != "proxy_admin"
-        auth = http("GET", pod.env["GENERIC_AUTHORIZATION_ENDPOINT"] + "?client_id=litellm&response_type=code&scope=openid"
+        assert _litellm_role(oidc.nested(plain_claims, proxy_env["GENERIC_USER_ROLE_ATTRIBUTE"])) != "proxy_admin"
+        auth = http("GET", proxy_env["GENERIC_AUTHORIZATION_ENDPOINT"] + "?client_id=litellm&response_type=code&scope=openid"
                     "&redirect_uri=https://litellm.example.com/sso/callback")
         assert auth[0] == 200, auth[0]
 
