@@ -1,18 +1,22 @@
 # Two entry points work on a fresh machine:
 #   make render   set up the pinned tools, render the prod site and validate it (strict, offline)
-#   make test     set up the tools and the test servers, then run the whole test suite
+#   make test     set up the tools and the test servers, then run the whole test suite (make cluster included)
+#   make cluster  build or reuse the control plane, then run the cluster tests against it (tests/cluster)
 SHELL := /bin/bash
 VENV  := .venv
 GEN   := $(VENV)/bin/generator
 SITE  ?= prod
 
-.PHONY: setup setup-servers render test e2e bench bench-bootstrap check clean
+.PHONY: setup setup-servers setup-cluster render test cluster e2e bench bench-bootstrap check clean
 
 setup:
 	bash scripts/setup.sh
 
 setup-servers: setup
 	bash scripts/install-servers.sh $(VENV)
+
+setup-cluster: setup
+	bash scripts/install-cluster.sh
 
 render: setup
 	$(GEN) render --site $(SITE)
@@ -23,12 +27,16 @@ check: setup
 	$(GEN) render --all --check
 	$(GEN) validate --all
 
-test: setup-servers
+test: setup-servers setup-cluster
 	$(GEN) schema --check
 	$(GEN) render --all --check
 	$(GEN) validate --all
 	$(GEN) audit
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --ignore=tests/cluster
+	$(MAKE) --no-print-directory cluster
+
+cluster: setup-cluster
+	$(VENV)/bin/pytest -q -rA tests/cluster
 
 e2e: setup-servers
 	$(VENV)/bin/pytest -q -rA tests/e2e/test_full_flow.py::test_full_flow tests/e2e/test_pod_sandbox.py

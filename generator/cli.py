@@ -220,6 +220,26 @@ def bootstrap(ctx: click.Context, site: str, dry_run: bool, only: tuple[str, ...
 
 
 @cli.command()
+@click.option("--site", required=True, metavar="NAME", help="The site to compare.")
+@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="kubeconfig file (default: kubectl's: $KUBECONFIG or ~/.kube/config).")
+@click.option("--context", default=None, metavar="NAME", help="kubeconfig context (default: the current one).")
+@click.option("--field-manager", default=None, metavar="NAME",
+              help="Apply as this manager (default: kustomize-controller with Flux, else argocd-controller).")
+@click.pass_context
+def diff(ctx: click.Context, site: str, kubeconfig: Path | None, context: str | None, field_manager: str | None) -> None:
+    """The site's rendered objects against the live cluster, by server-side dry-run.
+
+    Exit status as kubectl diff: 0 same, 1 differs; 2 bad input, 3 the cluster could not be compared.
+    Read-only: nothing is applied.
+    """
+    from generator.cluster_diff import run_diff
+    from generator.tools.kubectl import Cluster
+
+    ctx.exit(run_diff(_repo(ctx), site, Cluster(kubeconfig, context), field_manager=field_manager))
+
+
+@cli.command()
 @click.pass_context
 def audit(ctx: click.Context) -> None:
     """Fail if any secret value appears in plaintext in the tree, its git history or the rendered output."""

@@ -59,3 +59,9 @@ class ValidationFailed(GeneratorError):
 
 class WriteFailed(GeneratorError):
     """The output tree could not be written; the previous tree is intact."""
+
+
+class ClusterError(GeneratorError):
+    """The live cluster could not be read or refused the dry-run: exit 3 (kubectl diff's 'more than 1')."""
+
+    exit_code = 3

@@ -51,9 +51,10 @@ def _site_error(shown: str, tree: Any, exc: ValidationError) -> SiteError:
     ctx = first.get("ctx") or {}
     if first["type"] == "duplicate":
         loc = (*loc, ctx["index"], ctx["field"])
-    elif first["type"] == "site_rule":
-        loc = (*loc, *str(ctx["at"]).split("."))
-    path = _real_path(tree, loc, missing=first["type"] in {"missing", "site_rule"})
+    path = _real_path(tree, loc, missing=first["type"] == "missing")
+    if first["type"] == "site_rule":
+        # the field to change, written out even where the user left the whole section to its defaults
+        path = (*path, *str(ctx["at"]).split("."))
     field = _format_path(path)
     problem = _problem(first)
     if first["type"] == "extra_forbidden":

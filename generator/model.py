@@ -309,6 +309,8 @@ class Flux(Model):
     interval: Duration = "1m"
     sync_interval: Duration = "10m"
     timeout: Duration = "5m"
+    # A Secret in `namespace` that source-controller reads: identity + known_hosts for ssh://,
+    # username + password (or bearerToken) for an https:// server that asks for them.
     secret_ref: DnsLabel | None = None
 
 
@@ -501,7 +503,11 @@ class Site(Model):
     image: Image = Image()
     replicas: Annotated[int, Field(ge=0, le=100)] = 1
     resources: Resources = Resources()
-    priority_class_name: DnsLabel | None = "thinkube-workload"
+    # The Pod Security Standard the namespace enforces (labels enforce, audit and warn); the pods meet restricted.
+    pod_security: Literal["restricted", "baseline"] = "restricted"
+    # None: the pods take the cluster's default PriorityClass (Thinkube's is thinkube-workload, globalDefault).
+    # A name here must exist in the cluster, or the API server refuses every pod.
+    priority_class_name: DnsLabel | None = None
     routing: Routing = Routing()
     keycloak: Keycloak = Keycloak()
     postgres: Postgres = Postgres()
@@ -569,6 +575,14 @@ class Site(Model):
         clash = sorted(model_env & set(self.extra_env))
         if clash:
             raise rule_error("extraEnv", f"{', '.join(clash)} clashes with a model's apiKeySecret")
+        flux = self.gitops.flux
+        if flux.enabled and flux.url.startswith("ssh://") and not flux.secret_ref:
+            raise rule_error(
+                "gitops.flux.secretRef",
+                f"the ssh:// source {flux.url} needs secretRef, a Secret in {flux.namespace} with 'identity' and "
+                "'known_hosts': without one source-controller answers \"invalid 'ssh' auth option: 'identity' is "
+                "required\" and never fetches (or use an https:// URL)",
+            )
         return self
 
     # Derived values: one place, used by every renderer.

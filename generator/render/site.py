@@ -22,6 +22,7 @@ KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 SETUP, MIGRATE, APP_STAGE = "setup", "migrate", "app"
 STAGES = (SETUP, MIGRATE, APP_STAGE)
 ARGO_WAVE = "argocd.argoproj.io/sync-wave"
+PSA_MODES = ("enforce", "audit", "warn")  # Pod Security admission: refuse, log, and tell the client
 
 
 def render_site(name: str, site: Site, extra_resources: dict[str, bytes] | None = None) -> dict[str, bytes]:
@@ -33,7 +34,9 @@ def render_site(name: str, site: Site, extra_resources: dict[str, bytes] | None 
     def out(*docs: Any) -> bytes:
         return yaml_file(source, command, *docs)
 
-    setup: dict[str, bytes] = {"namespace.yaml": out(obj("v1", "Namespace", site.namespace)), **(extra_resources or {})}
+    namespace = obj("v1", "Namespace", site.namespace,
+                    labels={f"pod-security.kubernetes.io/{mode}": site.pod_security for mode in PSA_MODES})
+    setup: dict[str, bytes] = {"namespace.yaml": out(namespace), **(extra_resources or {})}
     migrate: dict[str, bytes] = {"job.yaml": out(migration_job(site))}
     app: dict[str, bytes] = {
         "config.yaml": out(litellm_config(site)),

@@ -28,7 +28,8 @@ ORIGINAL_LITERAL_ENV = {
 
 
 def _site(**overrides: object) -> Site:
-    return Site.model_validate({"domain": "example.com", **overrides})
+    return Site.model_validate({"domain": "example.com", "gitops": {"flux": {"url": "https://git.example.com/gitops.git"}},
+                                **overrides})
 
 
 def _docs(files: dict[str, bytes], path: str) -> dict:
