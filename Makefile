@@ -7,7 +7,7 @@ VENV  := .venv
 GEN   := $(VENV)/bin/generator
 SITE  ?= prod
 
-.PHONY: setup setup-servers setup-cluster render test cluster e2e bench bench-bootstrap check clean
+.PHONY: setup setup-servers setup-cluster render test cluster cluster-tests suite-tests e2e bench bench-bootstrap check clean
 
 setup:
 	bash scripts/setup.sh
@@ -32,11 +32,18 @@ test: setup-servers setup-cluster
 	$(GEN) render --all --check
 	$(GEN) validate --all
 	$(GEN) audit
-	$(VENV)/bin/pytest -q --ignore=tests/cluster
-	$(MAKE) --no-print-directory cluster
+	$(MAKE) --no-print-directory -j2 --output-sync=target suite-tests cluster-tests
 
+# The cluster tests mostly wait on controllers, so make test runs them beside the rest of the suite
+# (each target's output is printed whole when it ends).
 cluster: setup-cluster
+	$(MAKE) --no-print-directory cluster-tests
+
+cluster-tests:
 	$(VENV)/bin/pytest -q -rA tests/cluster
+
+suite-tests:
+	$(VENV)/bin/pytest -q --ignore=tests/cluster
 
 e2e: setup-servers
 	$(VENV)/bin/pytest -q -rA tests/e2e/test_full_flow.py::test_full_flow tests/e2e/test_pod_sandbox.py
