@@ -421,7 +421,9 @@ class Migration(Model):
 
 
 class Persistence(Model):
-    """The original's PVC was never used by LiteLLM; it is only created when asked for."""
+    """The original's PVC was never used by LiteLLM; it is only created when asked for. The claim is
+    ReadWriteOnce, so a site with it runs one pod and rolls out by Recreate (a surge pod on another node
+    would wait for the volume forever)."""
 
     enabled: bool = False
     size: Quantity = "5Gi"
@@ -575,6 +577,12 @@ class Site(Model):
         clash = sorted(model_env & set(self.extra_env))
         if clash:
             raise rule_error("extraEnv", f"{', '.join(clash)} clashes with a model's apiKeySecret")
+        if self.persistence.enabled and (self.hpa.enabled or self.replicas > 1):
+            raise rule_error(
+                "persistence.enabled",
+                "a ReadWriteOnce claim mounts on one node only: with more than one pod (replicas or hpa) the pods "
+                "on other nodes hang on a multi-attach error; LiteLLM 1.108.7 writes nothing there, so turn it off",
+            )
         flux = self.gitops.flux
         if flux.enabled and flux.url.startswith("ssh://") and not flux.secret_ref:
             raise rule_error(

@@ -40,7 +40,7 @@ def _kustomization() -> bytes:
     doc = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "labels": [{"pairs": {"app.kubernetes.io/name": "litellm"}, "includeSelectors": False}],
+        "labels": [{"pairs": {"app.kubernetes.io/name": "litellm"}, "includeSelectors": False, "includeTemplates": True}],
         "resources": ["deployment.yaml", "service.yaml"],
     }
     return yaml_file(SOURCE, COMMAND, doc)

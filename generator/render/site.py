@@ -70,7 +70,9 @@ def render_site(name: str, site: Site, extra_resources: dict[str, bytes] | None 
 
 
 def _instance_labels(name: str) -> list[dict[str, Any]]:
-    return [{"pairs": {"app.kubernetes.io/instance": f"litellm-{name}"}, "includeSelectors": False}]
+    # on the pod templates too (the recommended labels belong on the pods), never on the immutable selectors
+    return [{"pairs": {"app.kubernetes.io/instance": f"litellm-{name}"}, "includeSelectors": False,
+             "includeTemplates": True}]
 
 
 def stage_kustomization(name: str, site: Site, resources: list[str],
@@ -155,7 +157,18 @@ def deployment_patch(site: Site) -> dict[str, Any]:
     if site.persistence.enabled:
         container["volumeMounts"] = [{"name": "data", "mountPath": "/app/data"}]
         pod["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "litellm-data-pvc"}}]
+    if site.hpa.enabled or site.replicas > 1:
+        # spread the replicas over nodes, preferably: a one-node cluster still schedules them all
+        pod["topologySpreadConstraints"] = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                             "whenUnsatisfiable": "ScheduleAnyway",
+                                             "labelSelector": {"matchLabels": {"app": APP}}}]
+        pod["affinity"] = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                                                "labelSelector": {"matchLabels": {"app": APP}}}}]}}
     spec: dict[str, Any] = {}
+    if site.persistence.enabled:
+        # ReadWriteOnce: the old pod lets go of the volume before the new one mounts it
+        spec["strategy"] = {"type": "Recreate", "rollingUpdate": None}  # null: the patch deletes the base's
     if not site.hpa.enabled and not site.platform_owns_replicas:
         # Git pins the count. Otherwise the HPA, or thinkube-control's scale button, owns it.
         spec["replicas"] = site.replicas
@@ -215,7 +228,9 @@ def pdb(site: Site) -> dict[str, Any]:
     doc = obj("policy/v1", "PodDisruptionBudget", APP, labels={"app": APP})
     rule = ({"minAvailable": site.pdb.min_available} if site.pdb.min_available is not None
             else {"maxUnavailable": site.pdb.max_unavailable or 1})
-    doc["spec"] = {**rule, "selector": {"matchLabels": {"app": APP}}}
+    # A pod that is not Ready serves nothing: evicting it never costs availability, and keeping it would let a
+    # crash-looping pod block every drain (the default, IfHealthyBudget, protects it while the budget is spent).
+    doc["spec"] = {**rule, "selector": {"matchLabels": {"app": APP}}, "unhealthyPodEvictionPolicy": "AlwaysAllow"}
     return doc
 
 

@@ -22,6 +22,7 @@ SHAPES = {
     "shape-ingress": ("routing: {type: ingress, ingress: {tlsSecretName: litellm-tls}}\ndiscovery: {enabled: false}\n"
                       "replicas: 2\npdb: {enabled: true, minAvailable: 1}\ncache: {enabled: false}\n"),
     "shape-hpa": "hpa: {enabled: true, minReplicas: 2, maxReplicas: 5}\nnetworkPolicy: {enabled: true}\n",
+    "shape-volume": "persistence: {enabled: true, size: 1Gi}\npodSecurity: baseline\n",
 }
 
 

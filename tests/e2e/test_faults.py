@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import admin_env, build_file_tree, create_realm, fingerprint, generator, local_site, sops_decrypt
+from tests.helpers import (MINIMAL_SITE, admin_env, build_file_tree, create_realm, fingerprint, generator, local_site,
+                           sops_decrypt)
 from tests.keys import age_key, sealing_pair, sops_rules
 from tests.servers import BlackHole, KeycloakServer, PostgresServer, SeaweedServer
 
@@ -152,7 +153,7 @@ def test_foreign_sops_file(rig: Rig, tmp_path: Path) -> None:
     original = rig.sops_file.read_bytes()
     stranger = age_key()
     other = tmp_path / "other"
-    build_file_tree(other, {f"sites/{SITE}/site.yaml": "domain: example.com\n", ".sops.yaml": sops_rules([stranger.recipient])})
+    build_file_tree(other, {f"sites/{SITE}/site.yaml": MINIMAL_SITE, ".sops.yaml": sops_rules([stranger.recipient])})
     assert generator(other, "secrets", "init", "--site", SITE, env={"SOPS_AGE_KEY": stranger.identity}).code == 0
     shutil.copy(other / f"sites/{SITE}/secrets.sops.yaml", rig.sops_file)
     before = fingerprint(rig.root)

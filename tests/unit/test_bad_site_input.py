@@ -43,6 +43,10 @@ CASES = [
     ("bad-quantity", "domain: example.com\nresources:\n  limits: {cpu: lots, memory: 1Gi}\n", 3, "resources.limits.cpu",
      "Kubernetes quantity"),
     ("bad-duration", "domain: example.com\ngitops:\n  flux:\n    interval: 5 minutes\n", 4, "gitops.flux.interval", "duration"),
+    ("persistence-with-replicas", "domain: example.com\ndiscovery: {platformScaling: false}\nreplicas: 2\n"
+     "persistence:\n  enabled: true\n", 5, "persistence.enabled", "multi-attach"),
+    ("persistence-with-hpa", "domain: example.com\nhpa: {enabled: true}\npersistence: {enabled: true}\n", 3,
+     "persistence.enabled", "ReadWriteOnce"),
     ("ssh-without-credentials", "domain: example.com\ngitops:\n  flux:\n    url: ssh://git@git.example.com/g.git\n", 3,
      "gitops.flux.secretRef", "'identity' is required"),
     ("ssh-by-default", "domain: example.com\n", 1, "gitops.flux.secretRef", "needs secretRef"),

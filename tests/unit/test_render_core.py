@@ -81,16 +81,36 @@ def test_flaws_of_the_original_are_fixed() -> None:
 
 def test_optional_objects_follow_the_site() -> None:
     files = render_site("prod", _site(pdb={"enabled": True}, hpa={"enabled": True}, networkPolicy={"enabled": True},
-                                      persistence={"enabled": True}, routing={"type": "ingress",
-                                                                              "ingress": {"tlsSecretName": "litellm-tls"}}))
-    for name in ("pdb", "hpa", "networkpolicy", "pvc", "ingress"):
+                                      routing={"type": "ingress", "ingress": {"tlsSecretName": "litellm-tls"}}))
+    for name in ("pdb", "hpa", "networkpolicy", "ingress"):
         assert f"overlays/prod/app/{name}.yaml" in files
     assert "overlays/prod/app/httproute.yaml" not in files
+    assert "overlays/prod/app/pvc.yaml" not in files
     patch = _docs(files, "overlays/prod/app/deployment-patch.yaml")
     assert "replicas" not in patch["spec"]  # the HPA owns the count
+    # several pods: spread over nodes and kept apart, preferably (a one-node cluster still runs them all)
+    pod = patch["spec"]["template"]["spec"]
+    assert pod["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    # a not-Ready pod never holds a drain up
+    assert _docs(files, "overlays/prod/app/pdb.yaml")["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     ingress = _docs(files, "overlays/prod/app/ingress.yaml")
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] == "10m"
     assert ingress["spec"]["tls"] == [{"hosts": ["litellm.example.com"], "secretName": "litellm-tls"}]
+
+
+def test_persistence_runs_one_pod_that_is_recreated() -> None:
+    files = render_site("prod", _site(persistence={"enabled": True}))
+    assert _docs(files, "overlays/prod/app/pvc.yaml")["spec"]["accessModes"] == ["ReadWriteOnce"]
+    patch = _docs(files, "overlays/prod/app/deployment-patch.yaml")
+    assert patch["spec"]["strategy"] == {"type": "Recreate", "rollingUpdate": None}  # a surge pod elsewhere would wait for the volume
+    assert "topologySpreadConstraints" not in patch["spec"]["template"]["spec"]
+
+
+def test_one_pod_is_not_spread() -> None:
+    pod = _docs(render_site("prod", _site()), "overlays/prod/app/deployment-patch.yaml")["spec"]["template"]["spec"]
+    assert "affinity" not in pod and "topologySpreadConstraints" not in pod
+    assert "strategy" not in _docs(render_site("prod", _site()), "overlays/prod/app/deployment-patch.yaml")["spec"]
 
 
 def test_model_keys_and_pass_through_secrets_become_secret_refs() -> None:
