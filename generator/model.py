@@ -15,6 +15,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from generator.scheduling import PodSettings
+
 # LiteLLM releases before 1.84.0 have a Host-header auth bypass (CVE-2026-49468).
 MIN_LITELLM_VERSION = (1, 84, 0)
 DEFAULT_IMAGE_REPOSITORY = "ghcr.io/berriai/litellm-non_root"
@@ -510,6 +512,7 @@ class Site(Model):
     # None: the pods take the cluster's default PriorityClass (Thinkube's is thinkube-workload, globalDefault).
     # A name here must exist in the cluster, or the API server refuses every pod.
     priority_class_name: DnsLabel | None = None
+    pod: PodSettings = PodSettings()
     routing: Routing = Routing()
     keycloak: Keycloak = Keycloak()
     postgres: Postgres = Postgres()

@@ -54,9 +54,12 @@ def migration_job(site: Site) -> dict[str, Any]:
         pod["initContainers"] = [wait_for_container(site, "wait-for-postgres", site.postgres.host, site.postgres.port)]
     pod["containers"] = [container]
     pod["volumes"] = writable_volumes()
+    pod.update(site.pod.placement())
+    meta = site.pod.metadata()
+    template_meta = {**meta, "labels": {**meta.get("labels", {}), **labels}}
     job["spec"] = {
         "backoffLimit": site.migration.backoff_limit,
         "activeDeadlineSeconds": site.migration.deadline_seconds,
-        "template": {"metadata": {"labels": dict(labels)}, "spec": pod},
+        "template": {"metadata": template_meta, "spec": pod},
     }
     return job

@@ -157,11 +157,18 @@ def deployment_patch(site: Site) -> dict[str, Any]:
     if site.persistence.enabled:
         container["volumeMounts"] = [{"name": "data", "mountPath": "/app/data"}]
         pod["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "litellm-data-pvc"}}]
-    if site.hpa.enabled or site.replicas > 1:
+    pod.update(site.pod.placement())
+    several = site.hpa.enabled or site.replicas > 1
+    if site.pod.topology_spread_constraints is not None:
+        pod["topologySpreadConstraints"] = [c.render() for c in site.pod.topology_spread_constraints]
+    elif several:
         # spread the replicas over nodes, preferably: a one-node cluster still schedules them all
         pod["topologySpreadConstraints"] = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
                                              "whenUnsatisfiable": "ScheduleAnyway",
                                              "labelSelector": {"matchLabels": {"app": APP}}}]
+    if site.pod.affinity is not None:
+        pod["affinity"] = site.pod.affinity.render()
+    elif several:
         pod["affinity"] = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
             {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
                                                 "labelSelector": {"matchLabels": {"app": APP}}}}]}}
@@ -172,7 +179,7 @@ def deployment_patch(site: Site) -> dict[str, Any]:
     if not site.hpa.enabled and not site.platform_owns_replicas:
         # Git pins the count. Otherwise the HPA, or thinkube-control's scale button, owns it.
         spec["replicas"] = site.replicas
-    spec["template"] = {"spec": pod}
+    spec["template"] = {**({"metadata": site.pod.metadata()} if site.pod.metadata() else {}), "spec": pod}
     patch = obj("apps/v1", "Deployment", APP)
     patch["spec"] = spec
     return patch

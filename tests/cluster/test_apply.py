@@ -23,6 +23,19 @@ SHAPES = {
                       "replicas: 2\npdb: {enabled: true, minAvailable: 1}\ncache: {enabled: false}\n"),
     "shape-hpa": "hpa: {enabled: true, minReplicas: 2, maxReplicas: 5}\nnetworkPolicy: {enabled: true}\n",
     "shape-volume": "persistence: {enabled: true, size: 1Gi}\npodSecurity: baseline\n",
+    # every pod knob, in the shapes the API server must accept
+    "shape-placed": ("hpa: {enabled: true, minReplicas: 2}\npod:\n  nodeSelector: {kubernetes.io/os: linux}\n"
+                     "  tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule},"
+                     " {key: dedicated, value: ai, effect: NoExecute, tolerationSeconds: 300}]\n"
+                     "  affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms:"
+                     " [{matchExpressions: [{key: kubernetes.io/arch, operator: In, values: [amd64]}]}]}},"
+                     " podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 50, podAffinityTerm:"
+                     " {topologyKey: topology.kubernetes.io/zone, labelSelector: {matchLabels: {app: litellm}}}}]}}\n"
+                     "  topologySpreadConstraints: [{maxSkew: 1, topologyKey: topology.kubernetes.io/zone,"
+                     " whenUnsatisfiable: DoNotSchedule, minDomains: 2, labelSelector: {matchExpressions:"
+                     " [{key: app, operator: Exists}]}}]\n"
+                     "  imagePullSecrets: [harbor-pull]\n  annotations: {prometheus.io/scrape: 'true'}\n"
+                     "  labels: {team: ai-platform}\n"),
 }
 
 

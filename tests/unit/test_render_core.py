@@ -99,6 +99,30 @@ def test_optional_objects_follow_the_site() -> None:
     assert ingress["spec"]["tls"] == [{"hosts": ["litellm.example.com"], "secretName": "litellm-tls"}]
 
 
+def test_pod_settings_reach_every_pod_and_replace_the_default_spread() -> None:
+    spread = {"maxSkew": 2, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+              "minDomains": 2, "labelSelector": {"matchExpressions": [{"key": "app", "operator": "Exists"}]}}
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}}
+    site = _site(replicas=3, discovery={"platformScaling": False}, pod={
+        "nodeSelector": {"kubernetes.io/os": "linux"}, "imagePullSecrets": ["harbor-pull"],
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "affinity": affinity, "topologySpreadConstraints": [spread],
+        "annotations": {"prometheus.io/scrape": "true"}, "labels": {"team": "ai"}})
+    files = render_site("prod", site)
+    template = _docs(files, "overlays/prod/app/deployment-patch.yaml")["spec"]["template"]
+    job = _docs(files, "overlays/prod/migrate/job.yaml")["spec"]["template"]
+    for pod in (template["spec"], job["spec"]):
+        assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+        assert pod["imagePullSecrets"] == [{"name": "harbor-pull"}]
+        assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert template["spec"]["affinity"] == affinity  # the site's, instead of the default anti-affinity
+    assert template["spec"]["topologySpreadConstraints"] == [spread]
+    assert "affinity" not in job["spec"]
+    assert template["metadata"] == {"labels": {"team": "ai"}, "annotations": {"prometheus.io/scrape": "true"}}
+    assert job["metadata"]["labels"] == {"team": "ai", "app": "litellm-migrate"}
+
+
 def test_persistence_runs_one_pod_that_is_recreated() -> None:
     files = render_site("prod", _site(persistence={"enabled": True}))
     assert _docs(files, "overlays/prod/app/pvc.yaml")["spec"]["accessModes"] == ["ReadWriteOnce"]
