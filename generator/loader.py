@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from generator.errors import SiteError
-from generator.inputs import checked_text, read_input
+from generator.inputs import check_yaml_files, checked_text, read_input
 from generator.layout import Repo
 from generator.model import Site
 from generator.yamlio import YamlSyntaxError, line_of, load_with_lines, to_plain
@@ -17,7 +17,30 @@ from generator.yamlio import YamlSyntaxError, line_of, load_with_lines, to_plain
 
 def load_site(repo: Repo, name: str) -> Site:
     repo.check_site_name(name)
-    return load_site_file(repo.site_file(name), display=repo.rel(repo.site_file(name)), root=repo.root)
+    site = load_site_file(repo.site_file(name), display=repo.rel(repo.site_file(name)), root=repo.root)
+    if site.extensions:
+        check_extensions(repo, name, site.extensions)
+    return site
+
+
+EXTENSION_KINDS = {"resources": "Kustomization", "component": "Component"}
+
+
+def check_extensions(repo: Repo, name: str, kind: str) -> None:
+    """The operator's extensions directory holds a kustomization of the kind the site names, and every YAML
+    file in it passes the input gate (a pull request can make any of them hostile)."""
+    directory = repo.site_dir(name) / "extensions"
+    file = directory / "kustomization.yaml"
+    shown = repo.rel(file)
+    if not file.is_file():
+        raise SiteError(repo.rel(repo.site_file(name)), f"{shown} is missing: create it (a Kustomize "
+                        f"{EXTENSION_KINDS[kind]}) or remove the key", field="extensions")
+    check_yaml_files(repo.root, [directory])
+    tree = read_mapping(file, shown, empty="file is empty", what="Kustomize fields", root=repo.root)
+    found = tree.get("kind", "Kustomization")
+    if found != EXTENSION_KINDS[kind]:
+        raise SiteError(shown, f"is a {found}, but the site says extensions: {kind} (a {EXTENSION_KINDS[kind]})",
+                        field="kind", line=line_of(tree, ("kind",)))
 
 
 def load_site_file(path: Path, *, display: str | None = None, root: Path | None = None) -> Site:

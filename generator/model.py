@@ -513,6 +513,10 @@ class Site(Model):
     # A name here must exist in the cluster, or the API server refuses every pod.
     priority_class_name: DnsLabel | None = None
     pod: PodSettings = PodSettings()
+    # The operator's own Kustomize directory, sites/<site>/extensions/ (the generator never writes there):
+    # `resources` (a Kustomization: objects the model lacks) or `component` (a Component: patches over the
+    # generated objects too). The app stage includes it, so validation and both engines see it.
+    extensions: Literal["resources", "component"] | None = None
     routing: Routing = Routing()
     keycloak: Keycloak = Keycloak()
     postgres: Postgres = Postgres()

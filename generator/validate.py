@@ -37,7 +37,8 @@ def targets(root: Path, sites: list[str], *, fleet: bool) -> list[Target]:
 def validate_tree(root: Path, sites: list[str], *, fleet: bool, warnings: list[str] | None = None) -> tuple[int, int]:
     """Raise ValidationFailed naming every failing object; returns (directories, resources) checked."""
     work = targets(root, sites, fleet=fleet)
-    check_yaml_files(root, [root / "base", *(t.path for t in work if t.path != root)])
+    extensions = [root / "sites" / site / "extensions" for site in sites]  # the operator's, built with the overlay
+    check_yaml_files(root, [root / "base", *(t.path for t in work if t.path != root), *extensions])
     with ThreadPoolExecutor(max_workers=4) as pool:
         builds = list(pool.map(lambda t: (t, kustomize.build(t.path)), work))
     with tempfile.TemporaryDirectory(prefix="generator-validate-") as tmp:

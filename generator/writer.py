@@ -163,6 +163,11 @@ def _stage(root: Path, stage: Path, scope: Scope, the_plan: Plan) -> None:
             _write(target, data)
     for rel in scope.dirs:
         (stage / rel).mkdir(parents=True, exist_ok=True)
+    # The operators' own extension directories, which overlays may include: hard links (symlinks kept as
+    # symlinks, so the input gate still refuses one that leads out), never written to.
+    for extensions in sorted((root / "sites").glob("*/extensions")):
+        if extensions.is_dir() and not extensions.is_symlink():
+            shutil.copytree(extensions, stage / extensions.relative_to(root), symlinks=True, copy_function=os.link)
 
 
 def _write(path: Path, data: bytes) -> None:

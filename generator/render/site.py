@@ -101,7 +101,16 @@ def app_kustomization(name: str, site: Site, listed: list[str]) -> dict[str, Any
         "configMapGenerator": [{"name": CONFIG_NAME, "files": ["config.yaml"]}],
         "patches": [{"path": "deployment-patch.yaml", "target": {"kind": "Deployment", "name": APP}}],
     }
+    if site.extensions:
+        where = f"../../../{extensions_dir(name)}"
+        doc["components" if site.extensions == "component" else "resources"] = (
+            [where] if site.extensions == "component" else [*doc["resources"], where])
     return doc
+
+
+def extensions_dir(name: str) -> str:
+    """The operator's own Kustomize directory of a site (never written by the generator)."""
+    return f"sites/{name}/extensions"
 
 
 def site_env(site: Site) -> list[dict[str, Any]]:

@@ -18,7 +18,8 @@ from tests.keys import sealing_pair
 pytestmark = pytest.mark.cluster
 
 SHAPES = {
-    "shape-route": "pdb: {enabled: true}\nnetworkPolicy: {enabled: true, allowFromNamespaces: [monitoring]}\n",
+    "shape-route": ("pdb: {enabled: true}\nnetworkPolicy: {enabled: true, allowFromNamespaces: [monitoring]}\n"
+                    "extensions: component\n"),
     "shape-ingress": ("routing: {type: ingress, ingress: {tlsSecretName: litellm-tls}}\ndiscovery: {enabled: false}\n"
                       "replicas: 2\npdb: {enabled: true, minAvailable: 1}\ncache: {enabled: false}\n"),
     "shape-hpa": "hpa: {enabled: true, minReplicas: 2, maxReplicas: 5}\nnetworkPolicy: {enabled: true}\n",
@@ -36,6 +37,17 @@ SHAPES = {
                      " [{key: app, operator: Exists}]}}]\n"
                      "  imagePullSecrets: [harbor-pull]\n  annotations: {prometheus.io/scrape: 'true'}\n"
                      "  labels: {team: ai-platform}\n"),
+}
+
+
+# the operator's own Component: an object the model lacks, and a patch over a generated one
+EXTENSION = {
+    "sites/shape-route/extensions/kustomization.yaml": (
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [quota.yaml]\npatches:\n"
+        "  - target: {kind: Deployment, name: litellm}\n    patch: |\n      - op: add\n"
+        "        path: /spec/template/metadata/annotations\n        value: {example.com/owner: ai-platform}\n"),
+    "sites/shape-route/extensions/quota.yaml": (
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: litellm-quota}\nspec: {hard: {pods: '10'}}\n"),
 }
 
 
@@ -85,6 +97,7 @@ def test_sites_of_every_shape_apply_strictly(cluster: ControlPlane, tmp_path: Pa
                            for name, extra in SHAPES.items()})
     for name in SHAPES:
         (root / f"sites/{name}/sealing-cert.pem").write_bytes(cert.read_bytes())
+    build_file_tree(root, EXTENSION)
     result = generator(root, "render", "--all")
     assert result.code == 0, result.text
     for name in SHAPES:
