@@ -7,7 +7,7 @@ VENV  := .venv
 GEN   := $(VENV)/bin/generator
 SITE  ?= prod
 
-.PHONY: setup setup-servers setup-cluster render test cluster cluster-tests suite-tests e2e bench bench-bootstrap check clean
+.PHONY: setup setup-servers setup-cluster render test cluster cluster-tests e2e-tests suite-tests e2e bench bench-bootstrap check clean
 
 setup:
 	bash scripts/setup.sh
@@ -32,18 +32,22 @@ test: setup-servers setup-cluster
 	$(GEN) render --all --check
 	$(GEN) validate --all
 	$(GEN) audit
-	$(MAKE) --no-print-directory -j2 --output-sync=target suite-tests cluster-tests
+	$(MAKE) --no-print-directory -j2 --output-sync=target suite-tests e2e-tests cluster-tests
 
-# The cluster tests mostly wait on controllers, so make test runs them beside the rest of the suite
-# (each target's output is printed whole when it ends).
+# make test runs the three parts of the suite two at a time: the end-to-end and cluster tests mostly wait
+# on servers and controllers, so they share the machine well with the rest (each part's output is printed
+# whole when it ends; the slowest tests of each are listed).
 cluster: setup-cluster
 	$(MAKE) --no-print-directory cluster-tests
 
 cluster-tests:
-	$(VENV)/bin/pytest -q -rA tests/cluster
+	$(VENV)/bin/pytest -q -rA --durations=5 tests/cluster
+
+e2e-tests:
+	$(VENV)/bin/pytest -q --durations=10 tests/e2e
 
 suite-tests:
-	$(VENV)/bin/pytest -q --ignore=tests/cluster
+	$(VENV)/bin/pytest -q --durations=15 --ignore=tests/cluster --ignore=tests/e2e
 
 e2e: setup-servers
 	$(VENV)/bin/pytest -q -rA tests/e2e/test_full_flow.py::test_full_flow tests/e2e/test_pod_sandbox.py

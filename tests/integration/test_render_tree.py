@@ -169,11 +169,11 @@ def test_validate_rejects_unknown_kind_and_misspelled_field(repo: Path) -> None:
 
 
 def test_every_optional_object_validates(bare_repo: Path) -> None:
-    build_file_tree(bare_repo, {"sites/full/site.yaml": MINIMAL_SITE + """\
+    build_file_tree(bare_repo, {"sites/stored/site.yaml": MINIMAL_SITE + "persistence: {enabled: true, storageClass: fast}\n",
+                                "sites/full/site.yaml": MINIMAL_SITE + """\
 pdb: {enabled: true}
 hpa: {enabled: true, minReplicas: 2, maxReplicas: 5}
 networkPolicy: {enabled: true}
-persistence: {enabled: true, storageClass: fast}
 routing:
   type: ingress
   ingress: {tlsSecretName: litellm-tls}
