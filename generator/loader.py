@@ -77,7 +77,7 @@ def _site_error(shown: str, tree: Any, exc: ValidationError) -> SiteError:
     path = _real_path(tree, loc, missing=first["type"] == "missing")
     if first["type"] == "site_rule":
         # the field to change, written out even where the user left the whole section to its defaults
-        path = (*path, *str(ctx["at"]).split("."))
+        path = (*path, *(int(part) if part.isdigit() else part for part in str(ctx["at"]).split(".")))
     field = _format_path(path)
     problem = _problem(first)
     if first["type"] == "extra_forbidden":

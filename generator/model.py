@@ -279,8 +279,11 @@ class Ui(Model):
     username: Annotated[str, Field(min_length=1, pattern=r"^\S+$")] = "admin"
 
 
+ModelName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+
+
 class ModelEntry(Model):
-    name: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+    name: ModelName
     model: Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
     api_key_secret: SecretKey | None = None
     api_base: HttpUrl | None = None
@@ -288,6 +291,33 @@ class ModelEntry(Model):
     tpm: Annotated[int, Field(ge=1)] | None = None
     timeout: Annotated[int, Field(ge=1)] | None = None
     max_tokens: Annotated[int, Field(ge=1)] | None = None
+
+
+class Fallback(Model):
+    """When `model` fails (or its context window is too small), LiteLLM retries on `to`, in order."""
+
+    model: ModelName
+    to: Annotated[list[ModelName], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _not_itself(self) -> "Fallback":
+        if self.model in self.to:
+            raise ValueError(f"{self.model!r} cannot fall back to itself")
+        return self
+
+
+class RouterSettings(Model):
+    """LiteLLM's `router_settings` (every key is an argument of litellm.Router in 1.108.7)."""
+
+    routing_strategy: Literal["simple-shuffle", "least-busy", "usage-based-routing", "usage-based-routing-v2",
+                              "latency-based-routing", "cost-based-routing"] | None = None
+    num_retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    timeout: Annotated[int, Field(ge=1)] | None = None  # seconds, per call to a provider
+    retry_after: Annotated[int, Field(ge=0)] | None = None
+    allowed_fails: Annotated[int, Field(ge=0)] | None = None
+    cooldown_time: Annotated[int, Field(ge=0)] | None = None
+    fallbacks: list[Fallback] = Field(default_factory=list)
+    context_window_fallbacks: list[Fallback] = Field(default_factory=list)
 
 
 class SecretHeader(Model):
@@ -525,6 +555,7 @@ class Site(Model):
     general_settings: GeneralSettings = GeneralSettings()
     ui: Ui = Ui()
     models: list[ModelEntry] = Field(default_factory=list)
+    router: RouterSettings = RouterSettings()
     pass_through_endpoints: list[PassThroughEndpoint] = Field(default_factory=list)
     gitops: GitOps = GitOps()
     discovery: Discovery = Discovery()
@@ -590,6 +621,15 @@ class Site(Model):
                 "a ReadWriteOnce claim mounts on one node only: with more than one pod (replicas or hpa) the pods "
                 "on other nodes hang on a multi-attach error; LiteLLM 1.108.7 writes nothing there, so turn it off",
             )
+        if not self.general_settings.store_model_in_db:  # the config is the only source of models: names must exist
+            known = {m.name for m in self.models}
+            for field in ("fallbacks", "contextWindowFallbacks"):
+                for index, fallback in enumerate(getattr(self.router, "fallbacks" if field == "fallbacks"
+                                                         else "context_window_fallbacks")):
+                    unknown = [n for n in (fallback.model, *fallback.to) if n not in known]
+                    if unknown:
+                        raise rule_error(f"router.{field}.{index}", f"{', '.join(map(repr, unknown))} is not in models "
+                                         "(generalSettings.storeModelInDb is false, so no model comes from the UI)")
         flux = self.gitops.flux
         if flux.enabled and flux.url.startswith("ssh://") and not flux.secret_ref:
             raise rule_error(

@@ -32,7 +32,21 @@ def litellm_config(site: Site) -> dict[str, Any]:
         settings["pass_through_endpoints"] = [_pass_through(e) for e in site.pass_through_endpoints]
     config["general_settings"] = settings
     config["litellm_settings"] = _cache_settings(site)
+    router = _router_settings(site)
+    if router:
+        config["router_settings"] = router
     return config
+
+
+def _router_settings(site: Site) -> dict[str, Any]:
+    settings = site.router
+    out: dict[str, Any] = {key: value for key in ("routing_strategy", "num_retries", "timeout", "retry_after",
+                                                  "allowed_fails", "cooldown_time")
+                           if (value := getattr(settings, key)) is not None}
+    for key in ("fallbacks", "context_window_fallbacks"):
+        if getattr(settings, key):
+            out[key] = [{f.model: list(f.to)} for f in getattr(settings, key)]
+    return out
 
 
 def _model(entry: Any) -> dict[str, Any]:

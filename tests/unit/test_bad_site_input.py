@@ -62,6 +62,13 @@ CASES = [
      "Secret name"),
     ("node-selector-key", "domain: example.com\npod:\n  nodeSelector: {'bad key!': x}\n", 3, "pod.nodeSelector.bad key!",
      "label or annotation key"),
+    ("router-strategy", "domain: example.com\nrouter:\n  routingStrategy: fastest\n", 3, "router.routingStrategy",
+     "'least-busy'"),
+    ("router-fallback-itself", "domain: example.com\nrouter:\n  fallbacks:\n    - {model: gpt, to: [gpt]}\n", 4,
+     "router.fallbacks[0]", "cannot fall back to itself"),
+    ("router-fallback-unknown", "domain: example.com\ngeneralSettings: {storeModelInDb: false}\nmodels:\n"
+     "  - {name: gpt, model: openai/gpt-4o}\nrouter:\n  fallbacks:\n    - {model: gpt, to: [claude]}\n", 7,
+     "router.fallbacks[0]", "'claude' is not in models"),
     ("ssh-without-credentials", "domain: example.com\ngitops:\n  flux:\n    url: ssh://git@git.example.com/g.git\n", 3,
      "gitops.flux.secretRef", "'identity' is required"),
     ("ssh-by-default", "domain: example.com\n", 1, "gitops.flux.secretRef", "needs secretRef"),
