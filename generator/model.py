@@ -9,7 +9,7 @@ like Kubernetes objects; the JSON Schema for editors is generated from this modu
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -320,6 +320,26 @@ class RouterSettings(Model):
     context_window_fallbacks: list[Fallback] = Field(default_factory=list)
 
 
+class ExternalSecretKey(Model):
+    secret: DnsLabel
+    key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]{1,253}$")]
+    optional: bool = False
+
+
+class EnvFrom(Model):
+    """Exactly one of secretRef or configMapRef (a name), with an optional variable-name prefix."""
+
+    secret_ref: DnsLabel | None = None
+    config_map_ref: DnsLabel | None = None
+    prefix: EnvName | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "EnvFrom":
+        if (self.secret_ref is None) == (self.config_map_ref is None):
+            raise ValueError("give exactly one of secretRef or configMapRef")
+        return self
+
+
 class SecretHeader(Model):
     secret_key: SecretKey
 
@@ -567,7 +587,10 @@ class Site(Model):
     persistence: Persistence = Persistence()
     secrets: Secrets = Secrets()
     bootstrap: Bootstrap = Bootstrap()
-    extra_env: dict[EnvName, str] = Field(default_factory=dict)
+    # A literal value, or {secret, key}: a key of a Secret the operator manages (an extension's SealedSecret).
+    extra_env: dict[EnvName, str | ExternalSecretKey] = Field(default_factory=dict)
+    # Whole Secrets or ConfigMaps as env (the chart's envFrom).
+    extra_env_from: list[EnvFrom] = Field(default_factory=list)
 
     @field_validator("models")
     @classmethod
@@ -583,7 +606,7 @@ class Site(Model):
 
     @field_validator("extra_env")
     @classmethod
-    def _not_managed(cls, env: dict[str, str]) -> dict[str, str]:
+    def _not_managed(cls, env: dict[str, Any]) -> dict[str, Any]:
         clash = sorted(set(env) & MANAGED_ENV)
         if clash:
             raise ValueError(f"{', '.join(clash)} is set by the generator; change the matching site field instead")

@@ -145,7 +145,12 @@ def site_env(site: Site) -> list[dict[str, Any]]:
         h.secret_key for e in site.pass_through_endpoints for h in e.headers.values() if isinstance(h, SecretHeader)
     ]
     env += [env_secret(key, key) for key in dict.fromkeys(referenced)]
-    env += [env_value(key, value) for key, value in sorted(site.extra_env.items())]
+    for key, value in sorted(site.extra_env.items()):
+        if isinstance(value, str):
+            env.append(env_value(key, value))
+        else:
+            ref = {"name": value.secret, "key": value.key, **({"optional": True} if value.optional else {})}
+            env.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
     return env
 
 
@@ -157,6 +162,8 @@ def deployment_patch(site: Site) -> dict[str, Any]:
         "env": site_env(site),
         "resources": site.resources.model_dump(),
     }
+    if site.extra_env_from:
+        container["envFrom"] = [_env_from(source) for source in site.extra_env_from]
     pod: dict[str, Any] = {}
     if site.priority_class_name:
         pod["priorityClassName"] = site.priority_class_name
@@ -192,6 +199,14 @@ def deployment_patch(site: Site) -> dict[str, Any]:
     patch = obj("apps/v1", "Deployment", APP)
     patch["spec"] = spec
     return patch
+
+
+def _env_from(source: Any) -> dict[str, Any]:
+    out: dict[str, Any] = ({"secretRef": {"name": source.secret_ref}} if source.secret_ref
+                           else {"configMapRef": {"name": source.config_map_ref}})
+    if source.prefix:
+        out["prefix"] = source.prefix
+    return out
 
 
 def wait_for_containers(site: Site) -> list[dict[str, Any]]:

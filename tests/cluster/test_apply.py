@@ -23,7 +23,9 @@ SHAPES = {
     "shape-ingress": ("routing: {type: ingress, ingress: {tlsSecretName: litellm-tls}}\ndiscovery: {enabled: false}\n"
                       "replicas: 2\npdb: {enabled: true, minAvailable: 1}\ncache: {enabled: false}\n"),
     "shape-hpa": "hpa: {enabled: true, minReplicas: 2, maxReplicas: 5}\nnetworkPolicy: {enabled: true}\n",
-    "shape-volume": "persistence: {enabled: true, size: 1Gi}\npodSecurity: baseline\n",
+    "shape-volume": ("persistence: {enabled: true, size: 1Gi}\npodSecurity: baseline\n"
+                     "extraEnv: {LITELLM_LOG: INFO, LANGFUSE_SECRET_KEY: {secret: langfuse, key: secret-key}}\n"
+                     "extraEnvFrom: [{configMapRef: team-env, prefix: TEAM_}, {secretRef: provider-keys}]\n"),
     # every pod knob, in the shapes the API server must accept
     "shape-placed": ("hpa: {enabled: true, minReplicas: 2}\npod:\n  nodeSelector: {kubernetes.io/os: linux}\n"
                      "  tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule},"

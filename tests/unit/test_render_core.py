@@ -123,6 +123,20 @@ def test_pod_settings_reach_every_pod_and_replace_the_default_spread() -> None:
     assert job["metadata"]["labels"] == {"team": "ai", "app": "litellm-migrate"}
 
 
+def test_extra_env_takes_literals_secret_keys_and_whole_sources() -> None:
+    site = _site(extraEnv={"LITELLM_LOG": "INFO", "LANGFUSE_SECRET_KEY": {"secret": "langfuse", "key": "secret-key"},
+                           "OPTIONAL_TOKEN": {"secret": "tokens", "key": "t", "optional": True}},
+                 extraEnvFrom=[{"configMapRef": "team-env", "prefix": "TEAM_"}, {"secretRef": "provider-keys"}])
+    env = {e["name"]: e for e in site_env(site)}
+    assert env["LITELLM_LOG"] == {"name": "LITELLM_LOG", "value": "INFO"}
+    assert env["LANGFUSE_SECRET_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "langfuse", "key": "secret-key"}}
+    assert env["OPTIONAL_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    container = _docs(render_site("prod", site), "overlays/prod/app/deployment-patch.yaml")[
+        "spec"]["template"]["spec"]["containers"][0]
+    assert container["envFrom"] == [{"configMapRef": {"name": "team-env"}, "prefix": "TEAM_"},
+                                    {"secretRef": {"name": "provider-keys"}}]
+
+
 def test_persistence_runs_one_pod_that_is_recreated() -> None:
     files = render_site("prod", _site(persistence={"enabled": True}))
     assert _docs(files, "overlays/prod/app/pvc.yaml")["spec"]["accessModes"] == ["ReadWriteOnce"]
