@@ -10,6 +10,9 @@ from pathlib import Path
 
 # Processes that legitimately hold secret values in their environment or memory.
 MAY_HOLD = ("sops", "kubeseal", "litellm")
+# The pod's container holds its env by design, from its first process on: the image's entrypoint shell
+# (until it execs litellm; a sample can land before the exec on a busy machine) and the proxy itself.
+CONTAINER = ("/litellm", "/app/docker/prod_entrypoint.sh")
 
 
 def _ppid(pid: int) -> int:
@@ -63,7 +66,8 @@ class ProcessWatch:
                     continue
                 name = os.path.basename(cmd.split(" ", 1)[0])
                 self.argv[f"{pid}:{name}"] = cmd
-                if not any(tool in cmd.split(" ", 2)[0] or (tool == "litellm" and "/litellm" in cmd) for tool in MAY_HOLD):
+                in_container = any(marker in cmd for marker in CONTAINER)
+                if not in_container and not any(tool in cmd.split(" ", 2)[0] for tool in MAY_HOLD):
                     try:
                         self.environ[f"{pid}:{name}"] = Path(f"/proc/{pid}/environ").read_bytes()
                     except OSError:
