@@ -15,8 +15,9 @@ import yaml
 
 from generator import proc
 from generator.errors import ClusterError, UsageError
-from generator.layout import Repo, site_output_dirs
+from generator.layout import Repo
 from generator.loader import load_site
+from generator.model import Site
 from generator.rendering import desired_tree
 from generator.tools import kubectl, kustomize
 from generator.tools.kubectl import DIFFERENT, SAME, Cluster
@@ -105,10 +106,10 @@ def _flux_stages(repo: Repo, name: str) -> list[dict]:
     return [d for d in _objects(entry.read_bytes()) if d.get("kind") == "Kustomization"]
 
 
-def _stale(repo: Repo, name: str, site) -> bool:  # noqa: ANN001 - Site
+def _stale(repo: Repo, name: str, site: Site) -> bool:
+    """Whether the overlay on disk (what is diffed) differs from what the site file renders."""
     scope, desired = desired_tree(repo, {name: site}, everything=False, seal=False)
-    owned = site_output_dirs(name)[:1]  # the overlay is what is diffed
-    return any(c.path.startswith(owned[0] + "/") for c in plan(repo.root, scope, desired).pending())
+    return any(c.path.startswith(f"overlays/{name}/") for c in plan(repo.root, scope, desired).pending())
 
 
 def _key(obj: dict) -> Key:

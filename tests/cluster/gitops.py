@@ -130,9 +130,12 @@ def wait_converged(cluster: ControlPlane, name: str, namespace: str, revision: s
             "lastAppliedRevision", "")
         return obj if done else None
 
-    source = wait_for(lambda: (lambda o: o if revision in (((o or {}).get("status") or {}).get("artifact") or {}).get(
-        "revision", "") else None)(api.get("GitRepository", f"litellm-{name}", "flux-system")),
-        60, f"GitRepository litellm-{name} at {revision[:12]}", explain)
+    def fetched() -> dict | None:
+        obj = api.get("GitRepository", f"litellm-{name}", "flux-system")
+        artifact = ((obj or {}).get("status") or {}).get("artifact") or {}
+        return obj if revision in artifact.get("revision", "") else None
+
+    source = wait_for(fetched, 60, f"GitRepository litellm-{name} at {revision[:12]}", explain)
     stages = {ks: wait_for(lambda ks=ks: applied(ks), CONVERGE_SECONDS, f"Kustomization {ks} applied {revision[:12]}",
                            explain) for ks in stage_names(name)}
     job = api.get("Job", "litellm-migrate", namespace)

@@ -169,7 +169,8 @@ def test_a_second_commit_is_picked_up_and_a_removed_object_is_pruned(cluster: Co
     revision = repo.commit("rotate CLIENT_SECRET, more memory, no PDB")
     repo.reconcile_now("alpha")
     state = wait_converged(cluster, "alpha", "litellm-alpha", revision)
-    secret = wait_for(lambda: (lambda s: s if s == repo.sops_values("alpha") else None)(
+    wanted = repo.sops_values("alpha")
+    secret = wait_for(lambda: (lambda now: now if now == wanted else None)(
         wait_converged(cluster, "alpha", "litellm-alpha", revision).secret), 60, "the Secret updated from the new commit")
     assert secret["CLIENT_SECRET"] == "client-secret-rotated-9876543210"
     container = state.deployment["spec"]["template"]["spec"]["containers"][0]
