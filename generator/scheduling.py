@@ -40,7 +40,7 @@ class K8sModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, strict=True)
 
     def render(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude_none=True)
+        return _drop_empty_values(self.model_dump(by_alias=True, exclude_none=True))
 
 
 class Toleration(K8sModel):
@@ -75,12 +75,6 @@ class Requirement(K8sModel):
         if self.operator in ("Exists", "DoesNotExist") and self.values:
             raise ValueError(f"operator {self.operator} takes no values")
         return self
-
-    def render(self) -> dict[str, Any]:
-        out = super().render()
-        if not self.values:
-            out.pop("values", None)
-        return out
 
 
 class NodeRequirement(Requirement):
@@ -132,9 +126,6 @@ class Affinity(K8sModel):
     pod_affinity: PodAffinity | None = None
     pod_anti_affinity: PodAffinity | None = None
 
-    def render(self) -> dict[str, Any]:
-        return _drop_empty_values(super().render())
-
 
 class TopologySpreadConstraint(K8sModel):
     max_skew: Annotated[int, Field(ge=1)]
@@ -148,9 +139,6 @@ class TopologySpreadConstraint(K8sModel):
         if self.min_domains is not None and self.when_unsatisfiable != "DoNotSchedule":
             raise ValueError("minDomains applies to whenUnsatisfiable DoNotSchedule only")
         return self
-
-    def render(self) -> dict[str, Any]:
-        return _drop_empty_values(super().render())
 
 
 def _drop_empty_values(node: Any) -> Any:

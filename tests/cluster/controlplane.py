@@ -289,6 +289,3 @@ class ControlPlane:
                     return component.log_path.read_text(errors="replace")[-chars:]
         return ""
 
-    def running(self) -> dict[str, bool]:
-        return {c.name: c.proc is not None and c.proc.poll() is None for c in self.components}
-
