@@ -5,17 +5,21 @@ run. Here the client is converged in place: drift is set back, the secret is kep
 ``rotate_secret`` is asked for. The role claim (flaw 7): client roles ``proxy_admin`` and
 ``internal_user`` on the client, made composites of the realm roles AI_ADMIN and AI_USER, and a
 client-role mapper that writes them into the claim LiteLLM reads (GENERIC_USER_ROLE_ATTRIBUTE).
+The admin client scope (a token whose ``scope`` has it is a proxy admin to LiteLLM) carries the admin
+realm role as a role scope mapping, so Keycloak grants it only to holders of that role.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import string
 from typing import Any
 from urllib.parse import quote
 
 from keycloak import KeycloakAdmin
-from keycloak.exceptions import KeycloakAuthenticationError, KeycloakError, KeycloakGetError, raise_error_from_response
+from keycloak.exceptions import (KeycloakAuthenticationError, KeycloakDeleteError, KeycloakError, KeycloakGetError,
+                                 KeycloakPostError, raise_error_from_response)
 from requests.exceptions import RequestException, Timeout
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
@@ -59,6 +63,26 @@ def desired_client(site: Site) -> dict[str, Any]:
         "webOrigins": [base],
         "attributes": {"post.logout.redirect.uris": f"{base}/*"},
     }
+
+
+def desired_audience_mapper(site: Site) -> dict[str, Any]:
+    """The client (or jwtAuth.audience) in the access token's ``aud``: LiteLLM's JWT auth checks JWT_AUDIENCE, so
+    tokens Keycloak mints for the realm's other clients are refused."""
+    audience = site.jwt_auth.audience or site.keycloak.client_id
+    key = "included.client.audience" if audience == site.keycloak.client_id else "included.custom.audience"
+    return {
+        "name": "litellm-audience",
+        "protocol": "openid-connect",
+        "protocolMapper": "oidc-audience-mapper",
+        "config": {key: audience, "id.token.claim": "false", "access.token.claim": "true"},
+    }
+
+
+def _mapper_detail(mapper: dict[str, Any]) -> str:
+    config = mapper["config"]
+    if "claim.name" in config:
+        return f"claim {config['claim.name']}"
+    return f"aud {config.get('included.client.audience') or config.get('included.custom.audience')}"
 
 
 def desired_mapper(site: Site) -> dict[str, Any]:
@@ -129,9 +153,10 @@ class KeycloakStep:
             client_uuid = self._client()
             realm_scopes = {scope["name"]: scope["id"] for scope in self.admin.get_client_scopes()}
             self._admin_scope(realm_scopes)
-            self._client_scopes(client_uuid, realm_scopes)
             self._roles(client_uuid)
-            self._mapper(client_uuid)
+            self._admin_scope_role(realm_scopes)  # before the client offers the scope: no window where anyone gets it
+            self._client_scopes(client_uuid, realm_scopes)
+            self._mappers(client_uuid)
             self._admin_users()
         except (KeycloakError, RequestException) as exc:
             if _timed_out(exc):
@@ -193,6 +218,37 @@ class KeycloakStep:
                 "include.in.token.scope": "true", "display.on.consent.screen": "false"}})
         self.report.add(SERVICE, f"client scope {name}", CREATED)
 
+    def _admin_scope_role(self, realm_scopes: dict[str, str]) -> None:
+        """Map exactly the admin realm role into the admin scope. An optional scope goes to anyone who asks for
+        it; one with role scope mappings only to users holding one of those roles (composites count). Any other
+        realm role mapped there (default-roles-<realm>, say) would make its holders proxy admins: removed."""
+        name, role = self.site.keycloak.admin_scope, self.site.keycloak.admin_role
+        scope_id = realm_scopes.get(name)
+        mappings = self.admin.get_all_roles_of_client_scope(scope_id) if scope_id else {}
+        mapped = {r["name"]: r for r in mappings.get("realmMappings", [])}
+        extra = sorted(set(mapped) - {role})
+        what = f"client scope {name} -> {role}"
+        if extra:
+            if not self.vault.dry_run:
+                self._scope_mapping(scope_id, [mapped[n] for n in extra], delete=True)
+            self.report.add(SERVICE, what, UPDATED, f"drift: removed {', '.join(extra)}")
+        if role in mapped:
+            if not extra:
+                self.report.add(SERVICE, what, UNCHANGED, "role scope mapping")
+            return
+        if not self.vault.dry_run:
+            self._scope_mapping(scope_id, [self.admin.get_realm_role(role)])
+        self.report.add(SERVICE, what, CREATED, "role scope mapping")
+
+    def _scope_mapping(self, scope_id: str, roles: list[dict[str, Any]], *, delete: bool = False) -> None:
+        """python-keycloak's *_realm_roles_*_client_scope calls map into a *client's* scope (/clients/{id}/...),
+        not into a client scope: these are the client-scopes/{id}/scope-mappings/realm calls it lacks."""
+        path = f"admin/realms/{self.realm}/client-scopes/{scope_id}/scope-mappings/realm"
+        connection = self.admin.connection
+        response = connection.raw_delete(path, data=json.dumps(roles)) if delete else connection.raw_post(
+            path, data=json.dumps(roles))
+        raise_error_from_response(response, KeycloakDeleteError if delete else KeycloakPostError, expected_codes=[204])
+
     def _client_scopes(self, uuid: str | None, realm_scopes: dict[str, str]) -> None:
         wanted = {"default": DEFAULT_SCOPES, "optional": (*OPTIONAL_SCOPES, self.site.keycloak.admin_scope)}
         for kind, names in wanted.items():
@@ -251,13 +307,17 @@ class KeycloakStep:
                 return False
             raise
 
-    def _mapper(self, uuid: str | None) -> None:
-        desired = desired_mapper(self.site)
-        current = next((m for m in (self.admin.get_mappers_from_client(uuid) if uuid else []) if m["name"] == desired["name"]), None)
+    def _mappers(self, uuid: str | None) -> None:
+        existing = self.admin.get_mappers_from_client(uuid) if uuid else []
+        for desired in (desired_mapper(self.site), desired_audience_mapper(self.site)):
+            self._mapper(uuid, desired, existing)
+
+    def _mapper(self, uuid: str | None, desired: dict[str, Any], existing: list[dict[str, Any]]) -> None:
+        current = next((m for m in existing if m["name"] == desired["name"]), None)
         if current is None:
             if not self.vault.dry_run:
                 self.admin.add_mapper_to_client(uuid, desired)
-            self.report.add(SERVICE, f"mapper {desired['name']}", CREATED, f"claim {desired['config']['claim.name']}")
+            self.report.add(SERVICE, f"mapper {desired['name']}", CREATED, _mapper_detail(desired))
         elif current.get("protocolMapper") != desired["protocolMapper"] or any(
                 current.get("config", {}).get(k) != v for k, v in desired["config"].items()):
             if not self.vault.dry_run:

@@ -8,6 +8,7 @@ like Kubernetes objects; the JSON Schema for editors is generated from this modu
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,9 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from generator.scheduling import PodSettings
+from generator.serving import (
+    LICENSE_KEY, Callbacks, Drain, JwtAuth, Metrics, Redis,
+)
 
 # LiteLLM releases before 1.84.0 have a Host-header auth bypass (CVE-2026-49468).
 MIN_LITELLM_VERSION = (1, 84, 0)
@@ -429,11 +433,47 @@ class Hpa(Model):
         return self
 
 
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a CIDR block such as 203.0.113.0/24 ({exc})") from None
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_network)]
+
+
+class ExternalBlock(Model):
+    cidr: Cidr
+    except_: list[Cidr] = Field(default_factory=list, alias="except")
+
+    @model_validator(mode="after")
+    def _inside(self) -> "ExternalBlock":
+        outer = ipaddress.ip_network(self.cidr)
+        for inner in self.except_:
+            if not ipaddress.ip_network(inner).subnet_of(outer):  # type: ignore[arg-type]
+                raise ValueError(f"except {inner} is not inside {self.cidr}")
+        return self
+
+
+class Egress(Model):
+    """Where the pods may connect, derived from the site's own settings: DNS, then every in-cluster service
+    the site names (PostgreSQL, S3, Redis, Langfuse, Keycloak or a model's apiBase on *.svc) by namespace and
+    port. A NetworkPolicy matches addresses, not names: destinations outside the cluster (the model providers,
+    Keycloak's public URL) are reached through ``external`` blocks, on the ports their URLs name."""
+
+    enabled: bool = False
+    dns_namespace: DnsLabel = "kube-system"
+    external: list[ExternalBlock] = Field(default_factory=list)
+
+
 class NetworkPolicy(Model):
     enabled: bool = False
     # The pods that carry the site's traffic (the gateway's Envoy proxies, or the ingress controller,
     # per routing) are always admitted; these namespaces are admitted besides (in-cluster clients).
     allow_from_namespaces: list[DnsLabel] = Field(default_factory=list)
+    egress: Egress = Egress()
 
 
 def image_registry(reference: str) -> str:
@@ -540,6 +580,8 @@ MANAGED_ENV = frozenset(
         "GENERIC_SCOPE", "PROXY_ADMIN_ID", "GENERIC_USER_ROLE_ATTRIBUTE", "GENERIC_USER_ID_ATTRIBUTE",
         "GENERIC_USER_EMAIL_ATTRIBUTE", "S3_BUCKET_NAME", "S3_REGION_NAME", "S3_ENDPOINT_URL",
         "S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY",
+        # REDIS_* would switch on LiteLLM's env fallback behind the redis section's back
+        "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_URL", "REDIS_SSL",
     }
 )
 # Keys of litellm-secrets that every site has; bootstrap fills the second group.
@@ -591,6 +633,11 @@ class Site(Model):
     extra_env: dict[EnvName, str | ExternalSecretKey] = Field(default_factory=dict)
     # Whole Secrets or ConfigMaps as env (the chart's envFrom).
     extra_env_from: list[EnvFrom] = Field(default_factory=list)
+    redis: Redis = Redis()
+    jwt_auth: JwtAuth = JwtAuth()
+    drain: Drain = Drain()
+    callbacks: Callbacks = Callbacks()
+    metrics: Metrics = Metrics()
 
     @field_validator("models")
     @classmethod
@@ -653,6 +700,7 @@ class Site(Model):
                     if unknown:
                         raise rule_error(f"router.{field}.{index}", f"{', '.join(map(repr, unknown))} is not in models "
                                          "(generalSettings.storeModelInDb is false, so no model comes from the UI)")
+        self._serving_rules()
         flux = self.gitops.flux
         if flux.enabled and flux.url.startswith("ssh://") and not flux.secret_ref:
             raise rule_error(
@@ -662,6 +710,39 @@ class Site(Model):
                 "required\" and never fetches (or use an https:// URL)",
             )
         return self
+
+    def _serving_rules(self) -> None:
+        from generator.render.site import serving_env
+
+        clash = sorted(set(self.extra_env) & {entry["name"] for entry in serving_env(self)})
+        if clash:
+            raise rule_error("extraEnv", f"{', '.join(clash)} is set by the generator for jwtAuth, drain or "
+                             "callbacks; change those sections instead")
+        several = self.hpa.enabled or self.replicas > 1
+        if several and not self.redis.enabled:
+            raise rule_error(
+                "redis.enabled",
+                f"{'the hpa' if self.hpa.enabled else f'{self.replicas} replicas'} without Redis: each pod keeps its "
+                "own rate-limit, budget and router counters, so every limit is multiplied by the number of pods; "
+                "enable redis (Thinkube's Valkey is the default target)",
+            )
+        if self.metrics.service_monitor.enabled and not self.metrics.enabled:
+            raise rule_error("metrics.enabled", "the ServiceMonitor scrapes /metrics/, which LiteLLM serves only with "
+                             "its Prometheus callback: set metrics.enabled: true")
+        if self.network_policy.egress.enabled and not self.network_policy.enabled:
+            raise rule_error("networkPolicy.enabled", "egress rules are part of the NetworkPolicy: set "
+                             "networkPolicy.enabled: true")
+        if self.network_policy.enabled and self.network_policy.egress.enabled and not self.network_policy.egress.external:
+            from generator.render.network import external_destinations
+
+            outside = external_destinations(self)
+            if outside:
+                raise rule_error(
+                    "networkPolicy.egress.external",
+                    f"{', '.join(outside)} {'is' if len(outside) == 1 else 'are'} outside the cluster and a "
+                    "NetworkPolicy matches addresses, not names: list the CIDR blocks they resolve to "
+                    "(for example {cidr: 0.0.0.0/0, except: [<pod and service CIDRs>]})",
+                )
 
     # Derived values: one place, used by every renderer.
     @property
@@ -704,4 +785,12 @@ class Site(Model):
             for value in endpoint.headers.values():
                 if isinstance(value, SecretHeader) and value.secret_key not in keys:
                     keys.append(value.secret_key)
+        langfuse = self.callbacks.langfuse
+        serving = [
+            self.redis.password_secret if self.redis.enabled else None,
+            LICENSE_KEY if self.jwt_auth.enabled else None,
+            self.drain.token_secret if self.drain.enabled else None,
+            *((langfuse.public_key_secret, langfuse.secret_key_secret) if langfuse else ()),
+        ]
+        keys += [key for key in dict.fromkeys(serving) if key and key not in keys]
         return keys

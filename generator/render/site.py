@@ -6,11 +6,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from generator.model import SecretHeader, Site
+from generator.serving import LICENSE_KEY
 from generator.render import gitops
 from generator.render.common import APP, CONFIG_NAME, CONTAINER_PORT, env_secret, env_value, obj, yaml_file
 from generator.render.config import litellm_config
 from generator.render.discovery import service_config
 from generator.render.migration import SETUP_WAVE, migration_job
+from generator.render.monitoring import monitoring_objects
+from generator.render.network import network_policy
 from generator.render.waiting import wait_for_container
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
@@ -53,6 +56,8 @@ def render_site(name: str, site: Site, extra_resources: dict[str, bytes] | None 
         "pvc.yaml": pvc(site) if site.persistence.enabled else None,
     }
     app.update({file: out(doc) for file, doc in optional.items() if doc is not None})
+    if site.metrics.enabled and site.metrics.service_monitor.enabled:
+        app["servicemonitor.yaml"] = out(*monitoring_objects(site))
 
     setup["kustomization.yaml"] = out(stage_kustomization(name, site, sorted(setup),
                                                           annotations={ARGO_WAVE: SETUP_WAVE}))
@@ -144,7 +149,10 @@ def site_env(site: Site) -> list[dict[str, Any]]:
     referenced += [
         h.secret_key for e in site.pass_through_endpoints for h in e.headers.values() if isinstance(h, SecretHeader)
     ]
+    if site.redis.enabled and site.redis.password_secret:
+        referenced.append(site.redis.password_secret)  # config.yaml reads os.environ/<key>
     env += [env_secret(key, key) for key in dict.fromkeys(referenced)]
+    env += serving_env(site)
     for key, value in sorted(site.extra_env.items()):
         if isinstance(value, str):
             env.append(env_value(key, value))
@@ -152,6 +160,46 @@ def site_env(site: Site) -> list[dict[str, Any]]:
             ref = {"name": value.secret, "key": value.key, **({"optional": True} if value.optional else {})}
             env.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
     return env
+
+
+def serving_env(site: Site) -> list[dict[str, Any]]:
+    """Env of the JWT auth, the drain and Langfuse: names LiteLLM reads, values from litellm-secrets."""
+    env: list[dict[str, Any]] = []
+    if site.jwt_auth.enabled:
+        issuer = f"{site.keycloak_url}/realms/{site.keycloak.realm}"
+        env += [
+            env_value("JWT_PUBLIC_KEY_URL", f"{site.oidc_base}/certs"),
+            # both set: PyJWT checks iss and aud, so tokens of other realms and of other clients are refused
+            env_value("JWT_ISSUER", issuer),
+            env_value("JWT_AUDIENCE", site.jwt_auth.audience or site.keycloak.client_id),
+            env_secret(LICENSE_KEY, LICENSE_KEY),
+        ]
+    if site.drain.enabled:
+        env += [env_secret("DRAIN_ENDPOINT_TOKEN", site.drain.token_secret),
+                env_value("GRACEFUL_SHUTDOWN_TIMEOUT", str(site.drain.seconds))]
+    langfuse = site.callbacks.langfuse
+    if langfuse:
+        env += [env_value("LANGFUSE_HOST", langfuse.host),
+                env_secret("LANGFUSE_PUBLIC_KEY", langfuse.public_key_secret),
+                env_secret("LANGFUSE_SECRET_KEY", langfuse.secret_key_secret)]
+    return env
+
+
+# The preStop hook, run by the image's Python inside the container (its env holds the token): LiteLLM's
+# /health/drain turns readiness and liveness to 503 (the pod leaves the Service) and returns once no request
+# is in flight, or after GRACEFUL_SHUTDOWN_TIMEOUT. The kubelet sends SIGTERM when the hook returns.
+DRAIN_HOOK = (
+    "import os, urllib.request\n"
+    "request = urllib.request.Request('http://127.0.0.1:{port}/health/drain',\n"
+    "                                 headers={{'X-Drain-Token': os.environ['DRAIN_ENDPOINT_TOKEN']}})\n"
+    "with urllib.request.urlopen(request, timeout={timeout}) as response:\n"
+    "    print(response.read().decode(), flush=True)\n"
+)
+
+
+def drain_hook(site: Site) -> dict[str, Any]:
+    script = DRAIN_HOOK.format(port=CONTAINER_PORT, timeout=site.drain.seconds + 5)
+    return {"preStop": {"exec": {"command": ["python", "-c", script]}}}
 
 
 def deployment_patch(site: Site) -> dict[str, Any]:
@@ -165,6 +213,10 @@ def deployment_patch(site: Site) -> dict[str, Any]:
     if site.extra_env_from:
         container["envFrom"] = [_env_from(source) for source in site.extra_env_from]
     pod: dict[str, Any] = {}
+    if site.drain.enabled:
+        container["lifecycle"] = drain_hook(site)
+        # the drain, then time to exit: the kubelet kills the container after this, counted from the hook's start
+        pod["terminationGracePeriodSeconds"] = site.drain.grace_period
     if site.priority_class_name:
         pod["priorityClassName"] = site.priority_class_name
     if site.wait_for.enabled:
@@ -273,36 +325,6 @@ def hpa(site: Site) -> dict[str, Any]:
         "maxReplicas": site.hpa.max_replicas,
         "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
             "type": "Utilization", "averageUtilization": site.hpa.target_cpu_utilization}}}],
-    }
-    return doc
-
-
-# Envoy Gateway labels the proxy pods of a Gateway with these (its default Kubernetes provider).
-ENVOY_PROXY_LABELS = {"app.kubernetes.io/component": "proxy", "app.kubernetes.io/name": "envoy"}
-
-
-def network_policy(site: Site) -> dict[str, Any]:
-    """Admit the pods that carry the site's traffic (the gateway's Envoy proxies or the ingress
-    controller), and the extra namespaces the site lists, on the proxy's port only."""
-    def namespace(ns: str) -> dict[str, Any]:
-        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
-
-    if site.routing.type == "httproute":
-        gateway = site.routing.httproute.gateway
-        traffic = {**namespace(site.traffic_namespace), "podSelector": {"matchLabels": {
-            **ENVOY_PROXY_LABELS,
-            "gateway.envoyproxy.io/owning-gateway-name": gateway.name,
-            "gateway.envoyproxy.io/owning-gateway-namespace": gateway.namespace,
-        }}}
-    else:
-        traffic = namespace(site.traffic_namespace)
-    peers = [traffic, *(namespace(ns) for ns in sorted(set(site.network_policy.allow_from_namespaces))
-                        if ns != site.traffic_namespace)]
-    doc = obj("networking.k8s.io/v1", "NetworkPolicy", APP, labels={"app": APP})
-    doc["spec"] = {
-        "podSelector": {"matchLabels": {"app": APP}},
-        "policyTypes": ["Ingress"],
-        "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": CONTAINER_PORT}]}],
     }
     return doc
 

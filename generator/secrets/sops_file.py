@@ -15,7 +15,8 @@ ENCRYPTED = re.compile(r"^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]
 INTERNAL_KEY = re.compile(r"^_[A-Za-z0-9_]+$")
 
 
-def check_structure(path: Path, shown: str, root: Path | None = None) -> None:
+def check_structure(path: Path, shown: str, root: Path | None = None) -> list[str]:
+    """The file's key names (plaintext in a sops file), once its shape is checked."""
     tree = read_mapping(path, shown, empty="file is empty; run 'generator secrets init'", what="KEY: encrypted value",
                         root=root)
     meta = tree.get("sops")
@@ -39,6 +40,7 @@ def check_structure(path: Path, shown: str, root: Path | None = None) -> None:
         if not ENCRYPTED.match(value):
             raise SiteError(shown, "is not encrypted (expected ENC[AES256_GCM,...]); this plaintext must not be committed",
                             field=key, line=line)
+    return [key for key in tree if key != "sops"]
 
 
 def check_sops_config(root: Path) -> None:

@@ -43,6 +43,10 @@ class SecretsFile:
         """sha256 of the encrypted bytes: public, changes whenever sops rewrites the file."""
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
+    def key_names(self) -> list[str]:
+        """The keys the file holds, without decrypting (sops leaves key names in plaintext)."""
+        return check_structure(self.path, self.rel, self.repo.root) if self.exists() else []
+
     def read(self) -> dict[str, str]:
         if self.exists():
             check_structure(self.path, self.rel, self.repo.root)

@@ -13,7 +13,7 @@ from tests.cluster.controlplane import ControlPlane
 from tests.cluster.gitops import site_yaml
 from tests.cluster.kube import Kubectl
 from tests.helpers import PROJECT, build_file_tree, generator
-from tests.keys import sealing_pair
+from tests.keys import age_key, sealing_pair, sops_rules
 
 pytestmark = pytest.mark.cluster
 
@@ -21,13 +21,13 @@ SHAPES = {
     "shape-route": ("pdb: {enabled: true}\nnetworkPolicy: {enabled: true, allowFromNamespaces: [monitoring]}\n"
                     "extensions: component\n"),
     "shape-ingress": ("routing: {type: ingress, ingress: {tlsSecretName: litellm-tls}}\ndiscovery: {enabled: false}\n"
-                      "replicas: 2\npdb: {enabled: true, minAvailable: 1}\ncache: {enabled: false}\n"),
-    "shape-hpa": "hpa: {enabled: true, minReplicas: 2, maxReplicas: 5}\nnetworkPolicy: {enabled: true}\n",
+                      "replicas: 2\npdb: {enabled: true, minAvailable: 1}\ncache: {enabled: false}\nredis: {enabled: true}\n"),
+    "shape-hpa": "hpa: {enabled: true, minReplicas: 2, maxReplicas: 5}\nnetworkPolicy: {enabled: true}\nredis: {enabled: true}\n",
     "shape-volume": ("persistence: {enabled: true, size: 1Gi}\npodSecurity: baseline\n"
                      "extraEnv: {LITELLM_LOG: INFO, LANGFUSE_SECRET_KEY: {secret: langfuse, key: secret-key}}\n"
                      "extraEnvFrom: [{configMapRef: team-env, prefix: TEAM_}, {secretRef: provider-keys}]\n"),
     # every pod knob, in the shapes the API server must accept
-    "shape-placed": ("hpa: {enabled: true, minReplicas: 2}\npod:\n  nodeSelector: {kubernetes.io/os: linux}\n"
+    "shape-placed": ("hpa: {enabled: true, minReplicas: 2}\nredis: {enabled: true}\npod:\n  nodeSelector: {kubernetes.io/os: linux}\n"
                      "  tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule},"
                      " {key: dedicated, value: ai, effect: NoExecute, tolerationSeconds: 300}]\n"
                      "  affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms:"
@@ -39,7 +39,16 @@ SHAPES = {
                      " [{key: app, operator: Exists}]}}]\n"
                      "  imagePullSecrets: [harbor-pull]\n  annotations: {prometheus.io/scrape: 'true'}\n"
                      "  labels: {team: ai-platform}\n"),
+    # every key of issue 11's serving sections at once (JWT auth needs LITELLM_LICENSE in the site's sops file)
+    "shape-serving": ("discovery: {platformScaling: false}\nreplicas: 3\n"
+                      "redis: {enabled: true, host: valkey.valkey.svc.cluster.local, tls: true}\n"
+                      "jwtAuth: {enabled: true, publicKeyTtl: 300}\ndrain: {seconds: 300, exitSeconds: 20}\n"
+                      "callbacks: {langfuse: {events: [success]}}\n"
+                      "metrics: {enabled: true, serviceMonitor: {enabled: true, interval: 1m}}\n"
+                      "networkPolicy:\n  enabled: true\n  egress: {enabled: true, external: [{cidr: 0.0.0.0/0, except: [10.0.0.0/8]}]}\n"
+                      "models: [{name: gpt, model: openai/gpt-4o, apiKeySecret: OPENAI_API_KEY}]\n"),
 }
+LICENSED = "shape-serving"
 
 
 # the operator's own Component: an object the model lacks, and a patch over a generated one
@@ -100,11 +109,38 @@ def test_sites_of_every_shape_apply_strictly(cluster: ControlPlane, tmp_path: Pa
     for name in SHAPES:
         (root / f"sites/{name}/sealing-cert.pem").write_bytes(cert.read_bytes())
     build_file_tree(root, EXTENSION)
-    result = generator(root, "render", "--all")
+    key = age_key()
+    env = {"SOPS_AGE_KEY": key.identity}
+    build_file_tree(root, {".sops.yaml": sops_rules([key.recipient])})
+    for args, stdin in ((("secrets", "init", "--site", LICENSED), None),
+                        (("secrets", "set", "--site", LICENSED, "LITELLM_LICENSE"), "a-licence\n")):
+        assert generator(root, *args, stdin=stdin, env=env).code == 0
+    result = generator(root, "render", "--all", env=env)
     assert result.code == 0, result.text
     for name in SHAPES:
         _check_tree(cluster, root, name, real=False)
     _apply(cluster.kubectl, kustomize.build(root), "--dry-run=server")
+    _serving_values_survive(kustomize.build(root / "overlays" / LICENSED))
+
+
+def _serving_values_survive(manifests: bytes) -> None:
+    """The serving shape's values, in the objects the API server accepted."""
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(manifests) if d}
+    pod = docs[("Deployment", "litellm")]["spec"]["template"]["spec"]
+    container = next(c for c in pod["containers"] if c["name"] == "litellm")
+    env = {e["name"]: e for e in container["env"]}
+    assert pod["terminationGracePeriodSeconds"] == 320 and env["GRACEFUL_SHUTDOWN_TIMEOUT"]["value"] == "300"
+    assert "/health/drain" in container["lifecycle"]["preStop"]["exec"]["command"][2]
+    assert env["LITELLM_LICENSE"]["valueFrom"]["secretKeyRef"]["key"] == "LITELLM_LICENSE"
+    assert "LITELLM_LICENSE" in docs[("SealedSecret", "litellm-secrets")]["spec"]["encryptedData"]
+    config = yaml.safe_load(next(d for (kind, _), d in docs.items() if kind == "ConfigMap")["data"]["config.yaml"])
+    assert config["general_settings"]["coordination_redis"]["ssl"] is True
+    assert config["router_settings"]["redis_host"] == "valkey.valkey.svc.cluster.local"
+    assert config["litellm_settings"]["success_callback"] == ["langfuse"]
+    monitor = docs[("ServiceMonitor", "litellm")]
+    assert monitor["spec"]["endpoints"][0]["interval"] == "1m"
+    policy = docs[("NetworkPolicy", "litellm")]["spec"]
+    assert {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}} in policy["egress"][-1]["to"]
 
 
 def test_the_prod_pod_is_admitted_under_restricted(cluster: ControlPlane) -> None:

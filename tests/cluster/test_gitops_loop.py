@@ -29,7 +29,8 @@ SITES = {
     "alpha": "pdb: {enabled: true, maxUnavailable: 1}\nnetworkPolicy: {enabled: true}\n",
     # the other shapes: an Ingress, replicas pinned in git, a priority class named explicitly, an HPA
     "beta": ("routing: {type: ingress}\ndiscovery: {platformScaling: false}\nreplicas: 2\n"
-             "priorityClassName: thinkube-platform\nhpa: {enabled: true, minReplicas: 2, maxReplicas: 4}\n"),
+             "priorityClassName: thinkube-platform\nhpa: {enabled: true, minReplicas: 2, maxReplicas: 4}\n"
+             "redis: {enabled: true}\n"),
 }
 HELD_OUT = os.environ.get("GENERATOR_CLUSTER_SITE")
 

@@ -55,8 +55,8 @@ def http(method: str, url: str, body: dict | None = None, headers: dict[str, str
 class Proxy:
     """The real LiteLLM proxy from PyPI, started with the pod's args and env on a local port."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.args, self.env, self.log_path = args, env, log
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, program: Path = LITELLM) -> None:
+        self.args, self.env, self.log_path, self.program = args, env, log, program
         self.process: subprocess.Popen[bytes] | None = None
         port_index = args.index("--port") + 1
         self.url = f"http://127.0.0.1:{args[port_index]}"
@@ -64,7 +64,7 @@ class Proxy:
     def __enter__(self) -> "Proxy":
         base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.log_path.parent), "LANG": "C.UTF-8"}
         self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen([str(VENV / "bin" / "python"), str(LITELLM), *self.args],
+        self.process = subprocess.Popen([str(VENV / "bin" / "python"), str(self.program), *self.args],
                                         env={**base, **self.env}, stdout=self.log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         wait_until_live(self.url, self.process, self.log_path)

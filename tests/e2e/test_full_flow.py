@@ -34,7 +34,7 @@ from tests.pod_sandbox import Container, Sandbox, config_maps, pod_spec
 from tests.pod_sandbox.checks import probe_writes, ui_problems, write_problems
 from tests.helpers import admin_env, build_file_tree, create_realm, generator, local_site
 from tests.keys import age_key, sealing_pair, sops_rules
-from tests.servers import KeycloakServer, PostgresServer, SeaweedServer, free_port, scaled
+from tests.servers import free_port, scaled
 
 pytestmark = pytest.mark.e2e
 REALM, SITE = "thinkube", "e2e"
@@ -47,11 +47,10 @@ MOCK_MODELS = [{"model_name": "mock-gpt", "litellm_params": {
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory):
-    base = tmp_path_factory.mktemp("servers")
-    with KeycloakServer(base / "kc") as kc, PostgresServer(base / "pg") as pg, SeaweedServer(base / "s3") as s3:
-        create_realm(kc, REALM, {ADMIN: ADMIN_PASSWORD, PLAIN: PLAIN_PASSWORD})
-        yield kc, pg, s3
+def servers(service_trio):  # noqa: ANN001 - tests/e2e/conftest.py
+    kc, _, _ = service_trio
+    create_realm(kc, REALM, {ADMIN: ADMIN_PASSWORD, PLAIN: PLAIN_PASSWORD})
+    return service_trio
 
 
 def serving_container(docs: list[dict], secret: dict[str, str]) -> Container:

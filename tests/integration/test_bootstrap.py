@@ -92,10 +92,11 @@ def admin_events(kc: KeycloakServer, realm: str) -> list[dict]:
     return response.json()
 
 
-def token(kc: KeycloakServer, realm: str, secret: str, username: str, password: str) -> requests.Response:
+def token(kc: KeycloakServer, realm: str, secret: str, username: str, password: str,
+          scope: str = "openid profile email roles") -> requests.Response:
     return requests.post(f"{kc.url}/realms/{realm}/protocol/openid-connect/token", timeout=30, data={
         "grant_type": "password", "client_id": "litellm", "client_secret": secret,
-        "username": username, "password": password, "scope": "openid profile email roles"})
+        "username": username, "password": password, "scope": scope})
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------
@@ -283,11 +284,13 @@ def test_first_run_creates_everything_and_the_second_writes_nothing(tmp_path: Pa
         for expected in (
             line("created", "keycloak", "client litellm"),
             line("created", "keycloak", "client scope litellm_proxy_admin"),
+            line("created", "keycloak", "client scope litellm_proxy_admin -> AI_ADMIN", "role scope mapping"),
             line("created", "keycloak", "realm role AI_ADMIN"),
             line("created", "keycloak", "client role proxy_admin"),
             line("created", "keycloak", "realm role AI_ADMIN -> proxy_admin", "composite"),
             line("created", "keycloak", "realm role AI_USER -> internal_user", "composite"),
             line("created", "keycloak", "mapper litellm-role", "claim litellm_role"),
+            line("created", "keycloak", "mapper litellm-audience", "aud litellm"),
             line("created", "keycloak", "user admin role AI_ADMIN"),
             line("created", "postgres", "role litellm", "login, password in sops as DATABASE_URL"),
             line("created", "postgres", "database litellm", "owner litellm, CONNECT revoked from PUBLIC"),
@@ -300,7 +303,7 @@ def test_first_run_creates_everything_and_the_second_writes_nothing(tmp_path: Pa
         ):
             assert expected in first.out.splitlines(), f"missing {expected!r} in:\n{first.text}"
         assert first.err == ""
-        assert "changed 17 of 20 object(s)" in first.out.splitlines()
+        assert "changed 19 of 22 object(s)" in first.out.splitlines()
 
         # Each witness saw the first run's writes (so it can see writes at all).
         events = admin_events(keycloak_server, world.realm)
@@ -318,9 +321,9 @@ def test_first_run_creates_everything_and_the_second_writes_nothing(tmp_path: Pa
         second = world.bootstrap()
         assert second.code == 0, second.text
         report = second.out.splitlines()
-        assert report[-1] == "nothing to do: 21 object(s) already converged"  # + the client secret, now checked
+        assert report[-1] == "nothing to do: 23 object(s) already converged"  # + the client secret, now checked
         assert all(ln.startswith("unchanged ") for ln in report[:-1]), second.out
-        assert len(report) == 22 and second.err == ""
+        assert len(report) == 24 and second.err == ""
 
         # Keycloak: not one admin event (every admin create/update/delete/action is one).
         after = admin_events(keycloak_server, world.realm)
@@ -346,6 +349,7 @@ def test_dry_run_on_fresh_services_writes_nothing(world: World) -> None:
     result = world.bootstrap("--dry-run")
     assert result.code == 0, result.text
     for expected in (line("would create", "keycloak", "client litellm"),
+                     line("would create", "keycloak", "client scope litellm_proxy_admin -> AI_ADMIN", "role scope mapping"),
                      line("would create", "keycloak", "user admin role AI_ADMIN"),
                      line("would create", "postgres", "role litellm", "login, password in sops as DATABASE_URL"),
                      line("would create", "postgres", "database litellm", "owner litellm, CONNECT revoked from PUBLIC"),
@@ -518,6 +522,60 @@ def test_password_grant_token_and_userinfo_carry_the_litellm_role(kc_world: Worl
     assert env["GENERIC_USER_ROLE_ATTRIBUTE"] == mapper["config"]["claim.name"] == "litellm_role"
 
 
+def granted_scopes(world: World, secret: str, username: str, password: str) -> set[str]:
+    """The ``scope`` claim of the access token a password grant gets when it asks for the admin scope."""
+    response = token(world.kc, world.realm, secret, username, password, scope="openid litellm_proxy_admin")
+    assert response.status_code == 200, response.text
+    return set(jwt_payload(response.json()["access_token"])["scope"].split())
+
+
+def test_admin_scope_is_granted_only_to_holders_of_the_admin_role(kc_world: World) -> None:
+    world = kc_world
+    first = bootstrapped(world, "--only", "keycloak", stored=f"stored in {SOPS_FILE}: CLIENT_SECRET")
+    mapping = "client scope litellm_proxy_admin -> AI_ADMIN"
+    assert line("created", "keycloak", mapping, "role scope mapping") in first.out.splitlines(), first.out
+    client = world.litellm_client()
+    assert client["directAccessGrantsEnabled"] is True  # bootstrap enables the password grant
+    admin = world.kc_admin()
+    assert "litellm_proxy_admin" in {s["name"] for s in admin.get_client_optional_client_scopes(client["id"])}
+    secret = world.sops()["CLIENT_SECRET"]
+
+    # Asking for the scope is not enough: the plain user (no role, then AI_USER) does not get it.
+    assert "litellm_proxy_admin" not in granted_scopes(world, secret, "plain", PLAIN_PASSWORD)
+    admin.assign_realm_roles(admin.get_user_id("plain"), [admin.get_realm_role("AI_USER")])
+    assert "litellm_proxy_admin" not in granted_scopes(world, secret, "plain", PLAIN_PASSWORD)
+    # The admin user (keycloak.adminUsers, given AI_ADMIN by bootstrap) does.
+    assert {"openid", "litellm_proxy_admin"} <= granted_scopes(world, secret, "admin", ADMIN_PASSWORD)
+
+    again = world.bootstrap("--only", "keycloak")
+    assert again.code == 0, again.text
+    assert line("unchanged", "keycloak", mapping, "role scope mapping") in again.out.splitlines(), again.out
+    assert again.out.splitlines()[-1] == "nothing to do: 15 object(s) already converged", again.text
+
+    # Without the mapping (a realm bootstrapped before it existed), anyone asking gets the admin scope;
+    # the next run maps the role again and closes that.
+    scope_id = next(s["id"] for s in admin.get_client_scopes() if s["name"] == "litellm_proxy_admin")
+    path = f"admin/realms/{world.realm}/client-scopes/{scope_id}/scope-mappings/realm"
+    removed = admin.connection.raw_delete(path, data=json.dumps([admin.get_realm_role("AI_ADMIN")]))
+    assert removed.status_code == 204, removed.text
+    assert "litellm_proxy_admin" in granted_scopes(world, secret, "plain", PLAIN_PASSWORD)
+    fixed = world.bootstrap("--only", "keycloak")
+    assert fixed.code == 0, fixed.text
+    assert line("created", "keycloak", mapping, "role scope mapping") in fixed.out.splitlines(), fixed.out
+    assert "litellm_proxy_admin" not in granted_scopes(world, secret, "plain", PLAIN_PASSWORD)
+    assert "litellm_proxy_admin" in granted_scopes(world, secret, "admin", ADMIN_PASSWORD)
+
+    # A role mapped there by hand widens the admins (every holder of AI_USER here): the next run removes it.
+    widened = admin.connection.raw_post(path, data=json.dumps([admin.get_realm_role("AI_USER")]))
+    assert widened.status_code == 204, widened.text
+    assert "litellm_proxy_admin" in granted_scopes(world, secret, "plain", PLAIN_PASSWORD)
+    narrowed = world.bootstrap("--only", "keycloak")
+    assert narrowed.code == 0, narrowed.text
+    assert line("updated", "keycloak", mapping, "drift: removed AI_USER") in narrowed.out.splitlines(), narrowed.out
+    assert "litellm_proxy_admin" not in granted_scopes(world, secret, "plain", PLAIN_PASSWORD)
+    assert "litellm_proxy_admin" in granted_scopes(world, secret, "admin", ADMIN_PASSWORD)
+
+
 # -- 6. the database credentials: enough, and no more ------------------------------------------
 
 def test_database_credentials_are_confined_to_their_database(world: World) -> None:
@@ -671,5 +729,5 @@ def test_rotate_client_secret_changes_it_everywhere_and_keeps_the_client(kc_worl
     assert refused.status_code == 401 and refused.json()["error"] == "unauthorized_client", refused.text
 
     again = world.bootstrap("--only", "keycloak")
-    assert again.code == 0 and again.out.splitlines()[-1] == "nothing to do: 13 object(s) already converged", again.text
+    assert again.code == 0 and again.out.splitlines()[-1] == "nothing to do: 15 object(s) already converged", again.text
     assert world.sops()["CLIENT_SECRET"] == new == world.live_secret()

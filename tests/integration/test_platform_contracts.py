@@ -24,11 +24,12 @@ VARIANTS = {
     "harbor": "domain: thinkube.lan\nimage: {repository: registry.thinkube.lan/library/litellm-non_root, tag: v1.108.7}\n"
               "networkPolicy: {enabled: true, allowFromNamespaces: [jupyterhub]}\npdb: {enabled: true}\n",
     "ingress": "domain: example.org\nnamespace: ai\nrouting: {type: ingress}\nnetworkPolicy: {enabled: true}\n",
-    "hpa": "domain: example.org\nhpa: {enabled: true, minReplicas: 2, maxReplicas: 4}\nnetworkPolicy: {enabled: true}\n",
-    "pinned": "domain: example.org\nreplicas: 3\ndiscovery: {platformScaling: false}\n",
+    "hpa": ("domain: example.org\nhpa: {enabled: true, minReplicas: 2, maxReplicas: 4}\nnetworkPolicy: {enabled: true}\n"
+            "redis: {enabled: true}\n"),
+    "pinned": "domain: example.org\nreplicas: 3\ndiscovery: {platformScaling: false}\nredis: {enabled: true}\n",
     "mirror": "domain: example.org\nimage: {repository: harbor.corp.example/ai/litellm-non_root, digest: "
               "'sha256:" + "a" * 64 + "'}\nwaitFor: {image: harbor.corp.example/library/busybox:1.37.0}\n",
-    "nodiscovery": "domain: example.org\nreplicas: 2\ndiscovery: {enabled: false}\n",
+    "nodiscovery": "domain: example.org\nreplicas: 2\ndiscovery: {enabled: false}\nredis: {enabled: true}\n",
 }
 
 

@@ -173,7 +173,10 @@ def test_every_optional_object_validates(bare_repo: Path) -> None:
                                 "sites/full/site.yaml": MINIMAL_SITE + """\
 pdb: {enabled: true}
 hpa: {enabled: true, minReplicas: 2, maxReplicas: 5}
-networkPolicy: {enabled: true}
+redis: {enabled: true}
+metrics: {enabled: true, serviceMonitor: {enabled: true}}
+callbacks: {langfuse: {}}
+networkPolicy: {enabled: true, egress: {enabled: true, external: [{cidr: 0.0.0.0/0, except: [10.0.0.0/8]}]}}
 routing:
   type: ingress
   ingress: {tlsSecretName: litellm-tls}

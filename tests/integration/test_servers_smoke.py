@@ -4,6 +4,7 @@ operation, and is completely gone (port closed, processes dead) afterwards."""
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import subprocess
 import sys
@@ -15,12 +16,14 @@ import pytest
 
 try:
     from tests.servers import (
-        HOST, KeycloakServer, PostgresServer, SeaweedServer, free_port, port_is_open,
+        HOST, KeycloakServer, PostgresServer, SeaweedServer, ValkeyServer, free_port,
+        port_is_open,
     )
 except ImportError:  # tests/ is not a package: import the module by path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from servers import (  # type: ignore[no-redef]
-        HOST, KeycloakServer, PostgresServer, SeaweedServer, free_port, port_is_open,
+        HOST, KeycloakServer, PostgresServer, SeaweedServer, ValkeyServer, free_port,
+        port_is_open,
     )
 
 pytestmark = pytest.mark.servers
@@ -209,3 +212,41 @@ def test_seaweedfs(tmp_path):
         assert sw.s3_client().get_object(Bucket="bucket-b", Key="secret.txt")["Body"].read() == b"secret"
         ports = list(sw.ports.values())
     assert_stopped(pids, ports)
+
+
+# --------------------------------------------------------------------------
+
+
+def test_valkey(tmp_path):
+    password = "kv-" + secrets.token_urlsafe(16)
+    with ValkeyServer(tmp_path, password=password) as kv:
+        print(f"\n{kv.binary.name} ready in {kv.startup_seconds:.2f}s")
+        pids = kv.pids()
+        assert_loopback_only(pids)
+        assert kv.url == f"redis://:{password}@{HOST}:{kv.port}"
+        # the password is in a 0600 file, not in any argv
+        assert kv.conf_path.stat().st_mode & 0o777 == 0o600
+        for pid in pids:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                assert password.encode() not in f.read()
+
+        # without AUTH every command is refused
+        assert kv.command("PING", auth=False).startswith(b"-NOAUTH")
+        assert kv.command("SET", "k", "v", auth=False).startswith(b"-NOAUTH")
+        # with AUTH: SET/GET round-trip
+        assert kv.command("PING") == b"+PONG\r\n"
+        assert kv.command("SET", "smoke:key", "hällo wörld") == b"+OK\r\n"
+        value = "hällo wörld".encode()
+        assert kv.command("GET", "smoke:key") == b"$%d\r\n%s\r\n" % (len(value), value)
+        assert kv.command("KEYS", "smoke:*") == b"*1\r\n$9\r\nsmoke:key\r\n"
+        assert kv.command("GET", "missing") == b"$-1\r\n"
+
+        port = kv.port
+        t0 = time.monotonic()
+        kv.stop()
+        print(f"{kv.binary.name} stopped in {time.monotonic() - t0:.2f}s")
+    assert_stopped(pids, [port])
+    # no persistence: nothing was written next to the config
+    assert not list(tmp_path.glob("*.rdb")) and not list(tmp_path.glob("appendonly*"))
+    # without a password the URL carries no credentials
+    assert ValkeyServer(tmp_path / "nopw").url.startswith(f"redis://{HOST}:")

@@ -81,6 +81,7 @@ def test_flaws_of_the_original_are_fixed() -> None:
 
 def test_optional_objects_follow_the_site() -> None:
     files = render_site("prod", _site(pdb={"enabled": True}, hpa={"enabled": True}, networkPolicy={"enabled": True},
+                                      redis={"enabled": True},
                                       routing={"type": "ingress", "ingress": {"tlsSecretName": "litellm-tls"}}))
     for name in ("pdb", "hpa", "networkpolicy", "ingress"):
         assert f"overlays/prod/app/{name}.yaml" in files
@@ -104,7 +105,7 @@ def test_pod_settings_reach_every_pod_and_replace_the_default_spread() -> None:
               "minDomains": 2, "labelSelector": {"matchExpressions": [{"key": "app", "operator": "Exists"}]}}
     affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
         {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}}
-    site = _site(replicas=3, discovery={"platformScaling": False}, pod={
+    site = _site(replicas=3, discovery={"platformScaling": False}, redis={"enabled": True}, pod={
         "nodeSelector": {"kubernetes.io/os": "linux"}, "imagePullSecrets": ["harbor-pull"],
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         "affinity": affinity, "topologySpreadConstraints": [spread],

@@ -1,0 +1,123 @@
+"""The site's NetworkPolicy: who may call the proxy, and (optionally) where its pods may connect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from generator.render.common import APP, CONTAINER_PORT, obj
+
+if TYPE_CHECKING:
+    from generator.model import Site
+
+# Envoy Gateway labels the proxy pods of a Gateway with these (its default Kubernetes provider).
+ENVOY_PROXY_LABELS = {"app.kubernetes.io/component": "proxy", "app.kubernetes.io/name": "envoy"}
+# kube-prometheus (Thinkube's optional Prometheus) labels its Prometheus pods so.
+PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus"}
+CLUSTER_SUFFIXES = (".svc.cluster.local", ".svc")
+
+
+@dataclass(frozen=True)
+class Destination:
+    what: str  # the site field that names it
+    host: str
+    port: int
+
+    @property
+    def namespace(self) -> str | None:
+        """The namespace of an in-cluster Service name (<service>.<namespace>.svc[.cluster.local])."""
+        for suffix in CLUSTER_SUFFIXES:
+            if self.host.endswith(suffix):
+                labels = self.host[: -len(suffix)].split(".")
+                return labels[1] if len(labels) == 2 else None
+        return None
+
+
+def _url(what: str, url: str) -> Destination:
+    parts = urlsplit(url)
+    return Destination(what, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+
+
+def destinations(site: Site) -> list[Destination]:
+    """Every address the pods connect to, read from the site's own settings."""
+    found = [Destination("postgres.host", site.postgres.host, site.postgres.port), _url("keycloak.url", site.keycloak_url)]
+    if site.cache.enabled:
+        found.append(_url("s3.endpoint", site.s3.endpoint))
+    if site.redis.enabled:
+        found.append(Destination("redis.host", site.redis.host, site.redis.port))
+    if site.callbacks.langfuse:
+        found.append(_url("callbacks.langfuse.host", site.callbacks.langfuse.host))
+    for index, entry in enumerate(site.models):
+        if entry.api_base:
+            found.append(_url(f"models[{index}].apiBase", entry.api_base))
+        else:  # the provider's public API
+            found.append(Destination(f"models[{index}] ({entry.model.split('/')[0]})", "", 443))
+    for index, endpoint in enumerate(site.pass_through_endpoints):
+        found.append(_url(f"passThroughEndpoints[{index}].target", endpoint.target))
+    return found
+
+
+def external_destinations(site: Site) -> list[str]:
+    return [d.what for d in destinations(site) if d.namespace is None]
+
+
+def _namespace(ns: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+
+
+def _tcp(ports: set[int] | list[int]) -> list[dict[str, Any]]:
+    return [{"protocol": "TCP", "port": port} for port in sorted(ports)]
+
+
+def network_policy(site: Site) -> dict[str, Any]:
+    """Admit the pods that carry the site's traffic (the gateway's Envoy proxies or the ingress controller),
+    Prometheus when it scrapes, and the extra namespaces the site lists, on the proxy's port only."""
+    if site.routing.type == "httproute":
+        gateway = site.routing.httproute.gateway
+        traffic = {**_namespace(site.traffic_namespace), "podSelector": {"matchLabels": {
+            **ENVOY_PROXY_LABELS,
+            "gateway.envoyproxy.io/owning-gateway-name": gateway.name,
+            "gateway.envoyproxy.io/owning-gateway-namespace": gateway.namespace,
+        }}}
+    else:
+        traffic = _namespace(site.traffic_namespace)
+    peers = [traffic]
+    monitor = site.metrics.service_monitor
+    if site.metrics.enabled and monitor.enabled:
+        peers.append({**_namespace(monitor.prometheus_namespace), "podSelector": {"matchLabels": PROMETHEUS_LABELS}})
+    peers += [_namespace(ns) for ns in sorted(set(site.network_policy.allow_from_namespaces))
+              if ns != site.traffic_namespace]
+    doc = obj("networking.k8s.io/v1", "NetworkPolicy", APP, labels={"app": APP})
+    spec: dict[str, Any] = {
+        "podSelector": {"matchLabels": {"app": APP}},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": CONTAINER_PORT}]}],
+    }
+    if site.network_policy.egress.enabled:
+        spec["policyTypes"] = ["Ingress", "Egress"]
+        spec["egress"] = egress_rules(site)
+    doc["spec"] = spec
+    return doc
+
+
+def egress_rules(site: Site) -> list[dict[str, Any]]:
+    """DNS, then each in-cluster namespace on the ports the site names, then the external blocks on the
+    ports of the destinations outside the cluster. The ports are the Services' ports: a policy matches the
+    pod port after translation, and Thinkube's services (PostgreSQL, SeaweedFS, Valkey, Langfuse) use one."""
+    egress = site.network_policy.egress
+    rules: list[dict[str, Any]] = [{"to": [_namespace(egress.dns_namespace)],
+                                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]
+    inside: dict[str, set[int]] = {}
+    outside: set[int] = set()
+    for target in destinations(site):
+        if target.namespace:
+            inside.setdefault(target.namespace, set()).add(target.port)
+        else:
+            outside.add(target.port)
+    rules += [{"to": [_namespace(ns)], "ports": _tcp(ports)} for ns, ports in sorted(inside.items())]
+    if egress.external:
+        blocks = [{"ipBlock": {"cidr": b.cidr, **({"except": list(b.except_)} if b.except_ else {})}}
+                  for b in egress.external]
+        rules.append({"to": blocks, "ports": _tcp(outside or {443})})
+    return rules

@@ -1,0 +1,97 @@
+"""Issue 11: several replicas share their limits through Redis, as the rendered site configures them.
+
+Two real LiteLLM proxies (two pods of one Deployment) run from the rendered config and env against a real
+Redis-compatible server (Debian's valkey-server or redis-server, with a password as Thinkube's Valkey has).
+A model deployment has rpm: 3, and the router (usage-based-routing-v2, the strategy that enforces a
+deployment's rpm) counts in Redis: three requests in all are admitted, spread over both proxies, then each
+proxy refuses. The same site without Redis admits each proxy's own share on each: more than the limit.
+
+Without the database keys cannot carry limits, so the limit is the one the router enforces (README).
+LiteLLM counts requests per minute in a window keyed by the minute: a probe that straddles a minute
+boundary is repeated (never a sleep).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.rendered import chat, container_env, mocked, proxy, render, rendered_config, running, serving_container
+from tests.servers import ValkeyServer
+
+pytestmark = pytest.mark.e2e
+RPM = 3
+SECRET = {"LITELLM_MASTER_KEY": "sk-" + "s" * 40, "LITELLM_SALT_KEY": "salt-" + "s" * 20, "ADMIN_PASSWORD": "ui-pw",
+          "CLIENT_SECRET": "client-secret", "REDIS_PASSWORD": "valkey-pw-7"}
+
+
+def site(redis: str, replicas: int) -> str:
+    return f"""\
+domain: example.com
+gitops: {{flux: {{url: "https://git.example.org/gitops.git"}}}}
+discovery: {{platformScaling: false}}
+replicas: {replicas}
+cache: {{enabled: false}}
+drain: {{enabled: false}}
+{redis}
+models:
+  - {{name: limited, model: openai/gpt-4o-mini, rpm: {RPM}}}
+router: {{routingStrategy: usage-based-routing-v2, numRetries: 0}}
+"""
+
+
+def admitted(proxies: tuple, attempts: int = 3) -> tuple[int, list[int]]:
+    """Requests admitted out of 4 * RPM, alternating over the proxies, all within one minute window."""
+    for _ in range(attempts):
+        window = time.gmtime().tm_min
+        statuses = []
+        for index in range(4 * RPM):
+            status, body = chat(proxies[index % len(proxies)], SECRET["LITELLM_MASTER_KEY"], "limited")
+            assert status in (200, 429), (status, body)
+            if status == 429:
+                assert "No deployments available" in str(body), body
+            statuses.append(status)
+        if time.gmtime().tm_min == window:
+            return statuses.count(200), statuses
+    raise AssertionError("every probe straddled a minute boundary")
+
+
+@pytest.fixture(scope="module")
+def valkey(tmp_path_factory: pytest.TempPathFactory):
+    with ValkeyServer(tmp_path_factory.mktemp("valkey"), password=SECRET["REDIS_PASSWORD"]) as server:
+        yield server
+
+
+def _pair(work: Path, site_yaml: str) -> tuple:
+    docs = render(work / "repo", "pair", site_yaml)
+    config = mocked(rendered_config(docs))
+    env = container_env(serving_container(docs), SECRET)
+    return proxy(work, config, env, "pod-a"), proxy(work, config, env, "pod-b"), config
+
+
+def test_two_proxies_share_a_models_rpm_through_redis(valkey: ValkeyServer, tmp_path: Path) -> None:
+    redis = f"redis: {{enabled: true, host: 127.0.0.1, port: {valkey.port}, passwordSecret: REDIS_PASSWORD}}"
+    first, second, config = _pair(tmp_path, site(redis, replicas=2))
+    assert config["router_settings"]["redis_host"] == "127.0.0.1"
+    assert config["general_settings"]["coordination_redis"]["password"] == "os.environ/REDIS_PASSWORD"
+    with running(first, second):
+        count, statuses = admitted((first, second))
+        assert count == RPM, f"both proxies together admitted {count} of {statuses}"
+        assert 200 in statuses[1::2] and 200 in statuses[0::2], statuses  # each proxy served some of the limit
+        keys = valkey.command("KEYS", "*:rpm:*")
+        assert b"rpm" in keys, keys  # the counter lives in Redis, not in either process
+
+
+def test_without_redis_each_proxy_counts_alone(tmp_path: Path) -> None:
+    first, second, config = _pair(tmp_path, site("", replicas=1))
+    assert "redis_host" not in config["router_settings"]
+    with running(first, second):
+        count, statuses = admitted((first, second))
+    per_proxy = (statuses[0::2].count(200), statuses[1::2].count(200))
+    # each proxy enforces the limit on its own count (LiteLLM 1.108.7 in memory admits rpm - 1 per process:
+    # its pre-call check and its success callback both count a request), so the pair admits twice one
+    # proxy's share, beyond the deployment's rpm
+    assert per_proxy[0] == per_proxy[1] >= 1, statuses
+    assert count == sum(per_proxy) > RPM, f"two proxies without Redis admitted only {count}: {statuses}"
