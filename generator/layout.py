@@ -67,6 +67,7 @@ class Repo:
 # the base and the root kustomization are shared by every site.
 BASE_DIR = "base"
 ROOT_KUSTOMIZATION = "kustomization.yaml"
+FLEET_DIR = "deploy/fleet"  # the fleet layer (render/fleet.py): every site's registration and waves
 
 
 def site_output_dirs(site: str) -> tuple[str, ...]:

@@ -379,8 +379,16 @@ class ArgoCd(Model):
     namespace: DnsLabel = "argocd"
     repo_url: GitUrl = "ssh://git@git.example.com/platform/litellm-gitops.git"
     target_revision: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")] = "main"
-    project: DnsLabel = "default"
+    # the AppProject the fleet renders for its sites (this repository, their namespaces); "default" to opt out
+    project: DnsLabel = "litellm"
     destination: ArgoDestination = ArgoDestination()
+
+
+class Rollout(Model):
+    """The site's wave in a fleet rollout: every site of a wave starts once the sites of the wave before are
+    healthy (Flux dependsOn; Argo CD sync waves in the parent Application). 0 goes first."""
+
+    wave: Annotated[int, Field(ge=0, le=100)] = 0
 
 
 class GitOps(Model):
@@ -626,6 +634,7 @@ class Site(Model):
     network_policy: NetworkPolicy = NetworkPolicy()
     wait_for: WaitFor = WaitFor()
     migration: Migration = Migration()
+    rollout: Rollout = Rollout()
     persistence: Persistence = Persistence()
     secrets: Secrets = Secrets()
     bootstrap: Bootstrap = Bootstrap()

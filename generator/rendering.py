@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TextIO
 
-from generator.layout import BASE_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
+from generator.layout import BASE_DIR, FLEET_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
 from generator.loader import load_site
+from generator.progress import Progress
 from generator.model import Site
-from generator.render import render_base, render_fleet_index, render_site
+from generator.render import render_base, render_fleet, render_site
 from generator.secrets.keys import check_licensed
 from generator.secrets.sealing import overlay_secret
 from generator.writer import CREATED, DELETED, UPDATED, Plan, Scope, apply, locked, plan
@@ -30,6 +31,7 @@ def desired_tree(repo: Repo, sites: dict[str, Site], *, everything: bool, seal: 
     """What the rendered tree should hold for these sites, and the part of the tree that covers."""
     files: dict[str, bytes] = dict(render_base())
     dirs: list[str] = [BASE_DIR]
+    progress = Progress(len(sites), "rendered")
     for name, site in sites.items():
         secret = overlay_secret(repo, name, site, seal=seal)
         if secret.stale and stale is not None:
@@ -41,15 +43,15 @@ def desired_tree(repo: Repo, sites: dict[str, Site], *, everything: bool, seal: 
                              f"{len(secret.reused)} kept byte-identical")
         files.update(render_site(name, site, extra_resources=secret.files))
         dirs.extend(site_output_dirs(name))
+        progress.advance(name)
+    progress.close()
     if everything:
         dirs.extend(_orphans(repo, set(sites)))
-        argocd = [n for n, s in sites.items() if s.gitops.argocd.enabled]
-    else:
-        others = [n for n in repo.site_names() if n not in sites and
-                  (repo.root / f"deploy/argocd/{n}/kustomization.yaml").is_file()]
-        argocd = [*others, *(n for n, s in sites.items() if s.gitops.argocd.enabled)]
-    files.update(render_fleet_index(argocd))
-    return Scope(tuple(sorted(set(dirs))), (ROOT_KUSTOMIZATION,)), files
+        fleet = dict(sites)
+    else:  # the fleet layer covers every site: the others are read too (an invalid one stops the render)
+        fleet = {**{n: load_site(repo, n) for n in repo.site_names() if n not in sites}, **sites}
+    files.update(render_fleet(fleet))
+    return Scope(tuple(sorted({*dirs, FLEET_DIR})), (ROOT_KUSTOMIZATION,)), files
 
 
 def _orphans(repo: Repo, live: set[str]) -> list[str]:

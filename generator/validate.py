@@ -12,6 +12,8 @@ import yaml
 from generator.errors import ValidationFailed
 from generator.inputs import check_yaml_files
 from generator.layout import Repo
+from generator.progress import Progress
+from generator.render.fleet import ARGO_FLEET_DIR, FLUX_ENTRY, FLUX_FLEET_DIR
 from generator.tools import kubeconform, kustomize
 
 
@@ -31,6 +33,9 @@ def targets(root: Path, sites: list[str], *, fleet: bool) -> list[Target]:
             raise ValidationFailed(f"overlays/{site}: not rendered yet; run 'generator render --site {site}'")
     if fleet and (root / "kustomization.yaml").is_file():
         found.append(Target("kustomization.yaml (fleet)", root))
+        for rel in (ARGO_FLEET_DIR, FLUX_FLEET_DIR, FLUX_ENTRY):
+            if (root / rel / "kustomization.yaml").is_file():
+                found.append(Target(rel, root / rel))
     return found
 
 
@@ -39,8 +44,13 @@ def validate_tree(root: Path, sites: list[str], *, fleet: bool, warnings: list[s
     work = targets(root, sites, fleet=fleet)
     extensions = [root / "sites" / site / "extensions" for site in sites]  # the operator's, built with the overlay
     check_yaml_files(root, [root / "base", *(t.path for t in work if t.path != root), *extensions])
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        builds = list(pool.map(lambda t: (t, kustomize.build(t.path)), work))
+    with Progress(len(work), "built") as progress, ThreadPoolExecutor(max_workers=4) as pool:
+        def build(target: Target) -> tuple[Target, bytes]:
+            output = kustomize.build(target.path)
+            progress.advance(target.label)
+            return target, output
+
+        builds = list(pool.map(build, work))
     with tempfile.TemporaryDirectory(prefix="generator-validate-") as tmp:
         files: list[Path] = []
         label_of: dict[str, str] = {}

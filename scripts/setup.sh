@@ -25,9 +25,11 @@ step "Python environment (.venv, extras: $extras)"
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-stamp=".venv/.installed-$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -c1-16)-$extras"
+stamp=".venv/.installed-$(cat pyproject.toml requirements/constraints.txt requirements/test.txt | sha256sum | cut -c1-16)-$extras"
 if [ ! -f "$stamp" ]; then
-  .venv/bin/pip install -q -c requirements/constraints.txt -e ".[$extras]"
+  test_tools=()  # tools the tests run that are not the generator's extras (pre-commit)
+  case ",$extras," in *,test,*) test_tools=(-r requirements/test.txt) ;; esac
+  .venv/bin/pip install -q -c requirements/constraints.txt -e ".[$extras]" "${test_tools[@]}"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
@@ -46,6 +48,9 @@ go_tool() {  # go_tool NAME MODULE/cmd/NAME VERSION
 mkdir -p "$cache/bin"
 go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
 go_tool kubeseal github.com/bitnami-labs/sealed-secrets/cmd/kubeseal "$KUBESEAL_VERSION"
+case ",$extras," in *,test,*)  # the tests lint the CI workflows `generator ci init` writes
+  go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION" ;;
+esac
 
 step "Schemas for Kubernetes $KUBERNETES_VERSION and the CRDs (offline, strict)"
 module_dir() { go mod download -json "$1" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'; }
@@ -60,10 +65,11 @@ crds=(
   "$kus/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml"
   "$gw/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml"
   "$argo/manifests/crds/application-crd.yaml"
+  "$argo/manifests/crds/appproject-crd.yaml"
   "$ss/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml"
   "$po/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
 )
-schema_stamp=".tools/schemas/.stamp-$(cat scripts/build_schemas.py scripts/versions.env | sha256sum | cut -c1-16)"
+schema_stamp=".tools/schemas/.stamp-$(printf '%s\n' "${crds[@]##*/}" | cat - scripts/build_schemas.py scripts/versions.env | sha256sum | cut -c1-16)"
 if [ ! -f "$schema_stamp" ]; then
   args=()
   for crd in "${crds[@]}"; do args+=(--crd "$crd"); done

@@ -75,9 +75,9 @@ def fingerprint(root: Path) -> dict[str, tuple[str, int, int]]:
 MINIMAL_SITE = """\
 domain: example.org
 gitops:
-  flux: {url: "https://git.example.org/gitops.git"}
-  argocd: {repoUrl: "https://git.example.org/gitops.git"}
-"""
+  flux: {url: "ssh://git@git.example.com/platform/litellm-gitops.git", secretRef: flux-system}
+  argocd: {repoUrl: "ssh://git@git.example.com/platform/litellm-gitops.git"}
+"""  # the committed prod site's repository: one repository holds a fleet (render/fleet.py)
 
 
 def local_site(kc, pg, s3, *, realm: str) -> str:  # noqa: ANN001 - the server classes of tests/servers.py

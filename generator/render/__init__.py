@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from generator.render.base import render_base
-from generator.render.gitops import render_fleet_index
+from generator.render.fleet import render_fleet
 from generator.render.site import render_site
 
 Files = dict[str, bytes]
 
-__all__ = ["Files", "render_base", "render_fleet_index", "render_site"]
+__all__ = ["Files", "render_base", "render_fleet", "render_site"]

@@ -1,5 +1,5 @@
-"""GitOps entry points: Flux GitRepository + Kustomization and an Argo CD Application per site,
-and the root kustomization.yaml that registers every site's Application (the app-of-apps)."""
+"""GitOps entry points of one site: a Flux GitRepository + Kustomizations and an Argo CD Application
+(render/fleet.py registers them all and orders them)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from generator.render.common import APP, obj, yaml_file
 from generator.render.migration import JOB_NAME
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
+# Argo CD's foreground form (pkg/apis/application/v1alpha1): the bare resources-finalizer.argocd.argoproj.io
+# works too, but the API server warns on a finalizer name without a path
+ARGO_FINALIZER = "resources-finalizer.argocd.argoproj.io/foreground"
 
 
 def _name(site_name: str) -> str:
@@ -83,6 +86,8 @@ def _flux_stage(name: str, site: Site, stage: str, ks_name: str, *, depends_on: 
 def argocd_application(name: str, site: Site) -> dict[str, Any]:
     argo = site.gitops.argocd
     app = obj("argoproj.io/v1alpha1", "Application", _name(name), namespace=argo.namespace)
+    # deleting the Application (a site removed from git, pruned by the fleet) deletes the site's objects first
+    app["metadata"]["finalizers"] = [ARGO_FINALIZER]
     sync_options = ["CreateNamespace=true"]
     spec: dict[str, Any] = {
         "project": argo.project,
@@ -98,13 +103,3 @@ def argocd_application(name: str, site: Site) -> dict[str, Any]:
     spec["syncPolicy"] = {"automated": {"prune": True, "selfHeal": True}, "syncOptions": sync_options}
     app["spec"] = spec
     return app
-
-
-def render_fleet_index(argocd_sites: list[str]) -> dict[str, bytes]:
-    """The root kustomization.yaml: `kubectl apply -k .` on the Argo CD cluster registers every site."""
-    doc = {
-        "apiVersion": KUSTOMIZE_API,
-        "kind": "Kustomization",
-        "resources": [f"deploy/argocd/{name}" for name in sorted(argocd_sites)],
-    }
-    return {"kustomization.yaml": yaml_file("sites/*/site.yaml", "generator render --all", doc)}

@@ -89,6 +89,11 @@ class GitOpsRepo:
         self.cluster.kubectl("apply", "--server-side", "--validate=strict", "-k",
                              str(self.root / f"deploy/flux/{name}"))
 
+    def apply_fleet(self) -> None:
+        """The one command that registers every site with Flux: the fleet's parent GitRepository + Kustomization."""
+        self.cluster.kubectl("apply", "--server-side", "--validate=strict", "-k",
+                             str(self.root / "deploy/fleet/flux-entry"))
+
     def reconcile_now(self, name: str) -> None:
         """What `flux reconcile source git` does: ask source-controller to fetch now, not at the next interval."""
         stamp = datetime.datetime.now(datetime.timezone.utc).isoformat()

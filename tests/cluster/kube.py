@@ -40,6 +40,7 @@ RESOURCES = {
     "GitRepository": ("source.toolkit.fluxcd.io/v1", "gitrepositories", True),
     "Kustomization": ("kustomize.toolkit.fluxcd.io/v1", "kustomizations", True),
     "Application": ("argoproj.io/v1alpha1", "applications", True),
+    "AppProject": ("argoproj.io/v1alpha1", "appprojects", True),
 }
 
 

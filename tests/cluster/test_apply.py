@@ -95,10 +95,17 @@ def _check_tree(cluster: ControlPlane, root: Path, site: str, *, real: bool) -> 
 def test_the_committed_tree_applies_strictly(cluster: ControlPlane) -> None:
     for site in sorted(p.name for p in (PROJECT / "sites").iterdir() if (p / "site.yaml").is_file()):
         _check_tree(cluster, PROJECT, site, real=True)
-    # the app-of-apps at the root: Argo CD Applications, against Argo CD's own CRD
+    # the fleet: the root registers the parent Application, which owns the fleet directory (the AppProject and
+    # every site's Application, in waves); Flux's parent and its directory; against the controllers' own CRDs
     _apply(cluster.kubectl, kustomize.build(PROJECT))
+    parent = cluster.api.get("Application", "litellm-fleet", "argocd")
+    assert parent is not None and parent["spec"]["source"]["path"] == "deploy/fleet/argocd", parent
+    _apply(cluster.kubectl, kustomize.build(PROJECT / "deploy/fleet/argocd"))
     app = cluster.api.get("Application", "litellm-prod", "argocd")
     assert app is not None and app["spec"]["source"]["path"] == "overlays/prod", app
+    assert app["spec"]["project"] == "litellm" and cluster.api.get("AppProject", "litellm", "argocd") is not None
+    for entry in ("deploy/fleet/flux-entry", "deploy/fleet/flux"):
+        _apply(cluster.kubectl, kustomize.build(PROJECT / entry), "--dry-run=server")
 
 
 def test_sites_of_every_shape_apply_strictly(cluster: ControlPlane, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.cluster.controlplane import ControlPlane
-from tests.cluster.gitops import GitOpsRepo, site_yaml, stage_names, wait_converged
+from tests.cluster.gitops import CONVERGE_SECONDS, GitOpsRepo, site_yaml, stage_names, wait_converged
 from tests.cluster.gitserver import GitServer
 from tests.cluster.kube import condition, wait_for
 from tests.helpers import generator
@@ -30,7 +30,7 @@ SITES = {
     # the other shapes: an Ingress, replicas pinned in git, a priority class named explicitly, an HPA
     "beta": ("routing: {type: ingress}\ndiscovery: {platformScaling: false}\nreplicas: 2\n"
              "priorityClassName: thinkube-platform\nhpa: {enabled: true, minReplicas: 2, maxReplicas: 4}\n"
-             "redis: {enabled: true}\n"),
+             "redis: {enabled: true}\nrollout: {wave: 1}\n"),
 }
 HELD_OUT = os.environ.get("GENERATOR_CLUSTER_SITE")
 
@@ -63,12 +63,11 @@ def loop(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Ite
         repo.render()
         revision = repo.commit("two sites")
         t2 = time.monotonic()
-        for name in sites:
-            repo.apply_flux_entry(name)
+        repo.apply_fleet()  # one command registers the fleet: the parent applies every site, in waves
         namespaces = {name: yaml.safe_load(text).get("namespace", "litellm") for name, text in sites.items()}
         state = {name: wait_converged(cluster, name, namespaces[name], revision) for name in sites}
         print(f"sites made in {t1 - t0:.1f} s, rendered, validated and committed in {t2 - t1:.1f} s; "
-              f"every site converged {time.monotonic() - t2:.1f} s after its Flux entry point was applied")
+              f"every site converged {time.monotonic() - t2:.1f} s after the fleet's entry point was applied")
         yield {"repo": repo, "server": server, "revision": revision, "state": state, "namespaces": namespaces}
 
 
@@ -190,3 +189,40 @@ def test_the_committed_history_holds_no_plaintext(loop: dict) -> None:
     for name in loop["state"]:
         for key, value in repo.sops_values(name).items():
             assert value not in log, f"{name}/{key} in plaintext in git history"
+
+
+def test_the_waves_apply_in_order(cluster: ControlPlane, loop: dict) -> None:
+    """beta (wave 1) starts once alpha (wave 0) is healthy: its first stage depends on alpha's app stage."""
+    api = cluster.api
+    beta_setup = api.get("Kustomization", "litellm-beta-setup", "flux-system")
+    assert beta_setup["spec"]["dependsOn"] == [{"name": "litellm-alpha"}], beta_setup["spec"]
+    assert "dependsOn" not in api.get("Kustomization", "litellm-alpha-setup", "flux-system")["spec"]
+    # as the first sync left them (later tests reconcile alpha again)
+    alpha_ready = condition(loop["state"]["alpha"].stages["litellm-alpha"])["lastTransitionTime"]
+    beta_ready = condition(loop["state"]["beta"].stages["litellm-beta-setup"])["lastTransitionTime"]
+    assert beta_ready >= alpha_ready, (alpha_ready, beta_ready)
+    # the fleet's parent owns the sites' entry points
+    parent = api.get("Kustomization", "litellm-fleet", "flux-system")
+    assert condition(parent)["status"] == "True", condition(parent)
+    inventory = {entry["id"] for entry in parent["status"]["inventory"]["entries"]}
+    assert "flux-system_litellm-beta-setup_kustomize.toolkit.fluxcd.io_Kustomization" in inventory, inventory
+
+
+def test_a_site_removed_from_git_is_pruned_from_the_cluster(cluster: ControlPlane, loop: dict) -> None:
+    repo: GitOpsRepo = loop["repo"]
+    api = cluster.api
+    namespace = loop["namespaces"]["beta"]
+    assert api.get("Deployment", "litellm", namespace) is not None
+    repo.gen("site", "remove", "beta", "--yes")
+    revision = repo.commit("remove site beta")
+    repo.reconcile_now("fleet")
+    for ks in stage_names("beta"):
+        wait_for(lambda ks=ks: api.get("Kustomization", ks, "flux-system") is None, CONVERGE_SECONDS,
+                 f"Kustomization {ks} pruned by the fleet", lambda: cluster.logs("kustomize-controller", 3000))
+    # deleting a Kustomization that prunes deletes what it applied: the site's objects go with it
+    wait_for(lambda: api.get("Deployment", "litellm", namespace) is None, CONVERGE_SECONDS, "beta's Deployment deleted",
+             lambda: cluster.logs("kustomize-controller", 3000))
+    assert api.get("GitRepository", "litellm-beta", "flux-system") is None
+    assert api.get("Deployment", "litellm", loop["namespaces"]["alpha"]) is not None, "the other site stays"
+    parent = api.get("Kustomization", "litellm-fleet", "flux-system")
+    assert revision in parent["status"]["lastAppliedRevision"]

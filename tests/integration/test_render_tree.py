@@ -20,7 +20,8 @@ def test_committed_tree_is_current_and_valid() -> None:
     assert "up to date" in check.out
     valid = generator(PROJECT, "validate", "--all")
     assert valid.code == 0, valid.text
-    assert "valid: 4 kustomization(s)" in valid.out
+    # the overlay, two entry points, the root, the fleet layer (Argo CD, Flux) and the Flux fleet entry
+    assert "valid: 7 kustomization(s)" in valid.out
 
 
 def test_rerender_writes_nothing(repo: Path) -> None:
@@ -70,14 +71,18 @@ def test_deleted_site_outputs_are_pruned_by_render_all(repo: Path) -> None:
     build_file_tree(repo, {"sites/dev/site.yaml": MINIMAL_SITE})
     assert generator(repo, "render", "--all").code == 0
     assert (repo / "overlays/dev/kustomization.yaml").is_file()
-    root = yaml.safe_load((repo / "kustomization.yaml").read_text())
-    assert root["resources"] == ["deploy/argocd/dev", "deploy/argocd/prod"]
+    fleet = yaml.safe_load((repo / "deploy/fleet/argocd/kustomization.yaml").read_text())
+    assert fleet["resources"] == ["project-litellm.yaml", "../../argocd/dev", "../../argocd/prod"]
     shutil.rmtree(repo / "sites/dev")
     result = generator(repo, "render", "--all")
     assert result.code == 0, result.text
     for rel in ("overlays/dev", "deploy/flux/dev", "deploy/argocd/dev"):
         assert not (repo / rel).exists()
-    assert yaml.safe_load((repo / "kustomization.yaml").read_text())["resources"] == ["deploy/argocd/prod"]
+    # the parent Application and Kustomization no longer list it: both engines prune the site
+    fleet = yaml.safe_load((repo / "deploy/fleet/argocd/kustomization.yaml").read_text())
+    assert fleet["resources"] == ["project-litellm.yaml", "../../argocd/prod"]
+    assert yaml.safe_load((repo / "deploy/fleet/flux/kustomization.yaml").read_text())["resources"] == ["../../flux/prod"]
+    assert yaml.safe_load((repo / "kustomization.yaml").read_text())["resources"] == ["deploy/fleet/argocd-entry"]
 
 
 def test_dry_run_lists_changes_and_writes_nothing(repo: Path) -> None:

@@ -274,7 +274,7 @@ def test_audit_finds_plaintext_in_tree_and_history(site: SecretSite) -> None:
 def test_flux_sops_mode(tmp_path: Path) -> None:
     operator, cluster = age_key(), age_key()
     root = tmp_path / "repo"
-    flux_only = MINIMAL_SITE.replace('  argocd: {repoUrl: "https://git.example.org/gitops.git"}', "  argocd: {enabled: false}")
+    flux_only = MINIMAL_SITE.replace('  argocd: {repoUrl: "ssh://git@git.example.com/platform/litellm-gitops.git"}', "  argocd: {enabled: false}")
     build_file_tree(root, {
         f"sites/{SITE}/site.yaml": flux_only + f"secrets:\n  mode: sops\n  fluxRecipients: [{cluster.recipient}]\n",
         ".sops.yaml": sops_rules([operator.recipient]),

@@ -1,0 +1,153 @@
+"""The fleet: what registers every site with each engine, owns the sites' entry points, and orders them.
+
+Argo CD: a parent Application (``deploy/fleet/argocd-entry``, also the root kustomization.yaml's one resource:
+``kubectl apply -k .``) syncs ``deploy/fleet/argocd/``: the AppProject(s) of the sites and every site's
+Application, each annotated with its rollout wave as an Argo CD sync wave. The parent owns them: a site
+deleted from git is pruned, and its Application's resources finalizer deletes its objects.
+
+Flux: a parent GitRepository + Kustomization (``kubectl apply -k deploy/fleet/flux-entry``) applies
+``deploy/fleet/flux/``: every site's source and Kustomizations, with each site's first stage made to depend
+on the last stage of every site of the wave before. Pruning removes a deleted site the same way.
+
+The waves are added here, by patches, so a site's own entry points depend on its site file alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generator.errors import SiteError
+from generator.model import Site
+from generator.render.common import obj, yaml_file
+from generator.render.gitops import ARGO_FINALIZER
+from generator.yamlio import dump
+
+KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
+FLEET = "litellm-fleet"
+ARGO_FLEET_DIR, FLUX_FLEET_DIR = "deploy/fleet/argocd", "deploy/fleet/flux"
+ARGO_ENTRY, FLUX_ENTRY = "deploy/fleet/argocd-entry", "deploy/fleet/flux-entry"  # the parents: applied by hand, once
+SOURCE, COMMAND = "sites/*/site.yaml", "generator render --all"
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+
+
+def _name(site: str) -> str:
+    return f"litellm-{site}"
+
+
+def _out(*docs: Any) -> bytes:
+    return yaml_file(SOURCE, COMMAND, *docs)
+
+
+def render_fleet(sites: dict[str, Site]) -> dict[str, bytes]:
+    """Every file of the fleet layer (and the root kustomization.yaml), for all the repository's sites."""
+    argo = {n: s for n, s in sorted(sites.items()) if s.gitops.argocd.enabled}
+    flux = {n: s for n, s in sorted(sites.items()) if s.gitops.flux.enabled}
+    files: dict[str, bytes] = {}
+    root: list[str] = []
+    if argo:
+        files.update(_argocd_fleet(argo))
+        root.append(ARGO_ENTRY)
+    if flux:
+        files.update(_flux_fleet(flux))
+    files["kustomization.yaml"] = _out({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": root})
+    return files
+
+
+def _shared(sites: dict[str, Site], what: str, value: Any, field: str) -> Any:  # noqa: ANN401
+    """A setting the parent object takes from the sites: they must agree on it."""
+    values = {name: value(site) for name, site in sites.items()}
+    first = next(iter(values))
+    for name, found in values.items():
+        if found != values[first]:
+            raise SiteError(f"sites/{name}/site.yaml", f"{what} {found!r} differs from {values[first]!r} of site "
+                            f"{first}: the fleet's parent object reads one repository", field=field)
+    return values[first]
+
+
+def _argocd_fleet(sites: dict[str, Site]) -> dict[str, bytes]:
+    repo = _shared(sites, "repoUrl", lambda s: s.gitops.argocd.repo_url, "gitops.argocd.repoUrl")
+    revision = _shared(sites, "targetRevision", lambda s: s.gitops.argocd.target_revision,
+                       "gitops.argocd.targetRevision")
+    namespace = _shared(sites, "namespace", lambda s: s.gitops.argocd.namespace, "gitops.argocd.namespace")
+    projects = sorted({s.gitops.argocd.project for s in sites.values()} - {"default"})
+    resources = [f"project-{p}.yaml" for p in projects] + [f"../../argocd/{n}" for n in sites]
+    patches = [{"target": {"group": "argoproj.io", "kind": "Application", "name": _name(n)},
+                "patch": _wave_patch("Application", _name(n), {"metadata": {"annotations": {
+                    SYNC_WAVE: str(s.rollout.wave)}}})} for n, s in sites.items()]
+    files = {f"{ARGO_FLEET_DIR}/project-{p}.yaml": _out(app_project(p, namespace, repo, {
+        n: s for n, s in sites.items() if s.gitops.argocd.project == p})) for p in projects}
+    files[f"{ARGO_FLEET_DIR}/kustomization.yaml"] = _out({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
+                                                         "resources": resources, "patches": patches})
+    parent = obj("argoproj.io/v1alpha1", "Application", FLEET, namespace=namespace)
+    parent["metadata"]["finalizers"] = [ARGO_FINALIZER]
+    parent["spec"] = {
+        "project": "default",
+        "source": {"repoURL": repo, "targetRevision": revision, "path": ARGO_FLEET_DIR},
+        "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+        "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
+    }
+    files.update(_entry(ARGO_ENTRY, parent))
+    return files
+
+
+def app_project(name: str, namespace: str, repo: str, sites: dict[str, Site]) -> dict[str, Any]:
+    """The sites' own project: this repository only, their namespaces only, and of the cluster-wide kinds
+    only the Namespace each overlay creates."""
+    project = obj("argoproj.io/v1alpha1", "AppProject", name, namespace=namespace,
+                  annotations={SYNC_WAVE: "-1"})  # before the Applications that name it
+    project["spec"] = {
+        "description": "LiteLLM sites rendered by the LiteLLM GitOps generator",
+        "sourceRepos": [repo],
+        "destinations": [{"server": s.gitops.argocd.destination.server, "namespace": s.namespace}
+                         for _, s in sorted(sites.items())],
+        "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+    }
+    return project
+
+
+def _flux_fleet(sites: dict[str, Site]) -> dict[str, bytes]:
+    url = _shared(sites, "url", lambda s: s.gitops.flux.url, "gitops.flux.url")
+    branch = _shared(sites, "branch", lambda s: s.gitops.flux.branch, "gitops.flux.branch")
+    namespace = _shared(sites, "namespace", lambda s: s.gitops.flux.namespace, "gitops.flux.namespace")
+    secret = _shared(sites, "secretRef", lambda s: s.gitops.flux.secret_ref, "gitops.flux.secretRef")
+    patches = []
+    for name, site in sites.items():
+        before = previous_wave(sites, site.rollout.wave)
+        if before:
+            # the site's first stage waits for the app stage of every site of the wave before (healthy:
+            # its Deployment Available), on top of its own chain setup -> migrate -> app
+            depends = [{"name": _name(n)} for n in before]
+            patches.append({"target": {"group": "kustomize.toolkit.fluxcd.io", "kind": "Kustomization",
+                                       "name": f"{_name(name)}-setup"},
+                            "patch": _wave_patch("Kustomization", f"{_name(name)}-setup", {"spec": {"dependsOn": depends}},
+                                                 api="kustomize.toolkit.fluxcd.io/v1")})
+    doc: dict[str, Any] = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
+                           "resources": [f"../../flux/{n}" for n in sites]}
+    if patches:
+        doc["patches"] = patches
+    source = obj("source.toolkit.fluxcd.io/v1", "GitRepository", FLEET, namespace=namespace)
+    source["spec"] = {"interval": "1m", "url": url, "ref": {"branch": branch}, **(
+        {"secretRef": {"name": secret}} if secret else {})}
+    parent = obj("kustomize.toolkit.fluxcd.io/v1", "Kustomization", FLEET, namespace=namespace)
+    parent["spec"] = {"interval": "10m", "path": f"./{FLUX_FLEET_DIR}", "prune": True,
+                      "sourceRef": {"kind": "GitRepository", "name": FLEET}, "timeout": "5m"}
+    return {f"{FLUX_FLEET_DIR}/kustomization.yaml": _out(doc), **_entry(FLUX_ENTRY, source, parent)}
+
+
+def _entry(directory: str, *docs: dict[str, Any]) -> dict[str, bytes]:
+    return {f"{directory}/fleet.yaml": _out(*docs),
+            f"{directory}/kustomization.yaml": _out({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
+                                                     "resources": ["fleet.yaml"]})}
+
+
+def previous_wave(sites: dict[str, Site], wave: int) -> list[str]:
+    """The sites of the nearest lower wave (none for the first)."""
+    lower = [s.rollout.wave for s in sites.values() if s.rollout.wave < wave]
+    if not lower:
+        return []
+    return [n for n, s in sites.items() if s.rollout.wave == max(lower)]
+
+
+def _wave_patch(kind: str, name: str, body: dict[str, Any], api: str = "argoproj.io/v1alpha1") -> str:
+    return dump({"apiVersion": api, "kind": kind, "metadata": {"name": name, **body.get("metadata", {})},
+                 **({"spec": body["spec"]} if "spec" in body else {})})
