@@ -32,11 +32,11 @@ test: setup-servers setup-cluster
 	$(GEN) render --all --check
 	$(GEN) validate --all
 	$(GEN) audit
-	$(MAKE) --no-print-directory -j2 --output-sync=target suite-tests e2e-tests cluster-tests
+	$(MAKE) --no-print-directory -j3 --output-sync=target suite-tests e2e-tests cluster-tests
 
-# make test runs the three parts of the suite two at a time: the end-to-end and cluster tests mostly wait
-# on servers and controllers, so they share the machine well with the rest (each part's output is printed
-# whole when it ends; the slowest tests of each are listed).
+# make test runs the three parts of the suite at once: the end-to-end and cluster tests mostly wait on
+# servers and controllers (their deadlines scale with the load), so they share the 2 cores well with the
+# rest (each part's output is printed whole when it ends; the slowest tests of each are listed).
 cluster: setup-cluster
 	$(MAKE) --no-print-directory cluster-tests
 

@@ -207,6 +207,9 @@ class ControlPlane:
             f"--service-account-private-key-file={self.pki.key('service-account')}",
             f"--root-ca-file={self.pki.ca}", "--use-service-account-credentials=true",
             "--leader-elect=false", "--controllers=*",
+            # KWOK's simulated node must not flap on a loaded machine: a NotReady blip marks its pods not
+            # ready (the node lifecycle controller), and KWOK never readies them again, so a rollout hangs
+            "--node-monitor-grace-period=5m",
         ], health=f"https://{HOST}:{self.kcm_port}/healthz"))
         sched = self._write_kubeconfig(self.workdir / "scheduler.kubeconfig", "kube-scheduler")
         self._run(Component(self.workdir, "kube-scheduler", [
@@ -227,6 +230,7 @@ class ControlPlane:
             str(binary("kwok")), f"--kubeconfig={self.kubeconfig}", "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--server-address={HOST}:{self.kwok_port}", f"--config={BINARIES / 'kwok-stages.yaml'}",
+            "--node-lease-duration-seconds=40",  # a node Lease renewed like a kubelet's, not status heartbeats only
         ], health=f"http://{HOST}:{self.kwok_port}/healthz"))
         wait_for(lambda: (condition(self.api.get("Node", NODE)) or {}).get("status") == "True", 60,
                  "the KWOK node Ready", lambda: kwok.log_path.read_text()[-2000:])

@@ -16,13 +16,13 @@ import pytest
 
 try:
     from tests.servers import (
-        HOST, KeycloakServer, PostgresServer, SeaweedServer, ValkeyServer, free_port,
+        HOST, PostgresServer, SeaweedServer, ValkeyServer, free_port,
         port_is_open,
     )
 except ImportError:  # tests/ is not a package: import the module by path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from servers import (  # type: ignore[no-redef]
-        HOST, KeycloakServer, PostgresServer, SeaweedServer, ValkeyServer, free_port,
+        HOST, PostgresServer, SeaweedServer, ValkeyServer, free_port,
         port_is_open,
     )
 
@@ -119,25 +119,22 @@ def test_postgres(tmp_path):
 # --------------------------------------------------------------------------
 
 
-def test_keycloak(tmp_path):
-    with KeycloakServer(tmp_path) as kc:
-        print(f"\nkeycloak ready in {kc.startup_seconds:.2f}s")
-        pids = kc.pids()
-        assert_loopback_only(pids)
-        token = kc.admin_token()
-        req = urllib.request.Request(
-            f"{kc.url}/admin/realms", headers={"Authorization": f"Bearer {token}"}
-        )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            realms = [r["realm"] for r in json.load(resp)]
-        assert "master" in realms
-        # the H2 database lives in the per-server home, not in the shared dist
-        assert list((kc.home / "data" / "h2").glob("keycloakdb*"))
-        ports = [kc.http_port, kc.management_port]
-        t0 = time.monotonic()
-        kc.stop()
-        print(f"keycloak stopped in {time.monotonic() - t0:.2f}s")
-    assert_stopped(pids, ports)
+def test_keycloak(keycloak_server):
+    """The session's Keycloak (tests/integration/conftest.py; a second one would cost half a minute of CPU):
+    loopback only, admin API up, its database in its own home. Stopping one is proven by the e2e fault tests,
+    which stop Keycloak for real, and by the same _Server base the other smoke tests stop."""
+    kc = keycloak_server
+    print(f"\nkeycloak ready in {kc.startup_seconds:.2f}s")
+    assert_loopback_only(kc.pids())
+    token = kc.admin_token()
+    req = urllib.request.Request(
+        f"{kc.url}/admin/realms", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        realms = [r["realm"] for r in json.load(resp)]
+    assert "master" in realms
+    # the H2 database lives in the per-server home, not in the shared dist
+    assert list((kc.home / "data" / "h2").glob("keycloakdb*"))
 
 
 # --------------------------------------------------------------------------
