@@ -30,7 +30,9 @@ def run_bootstrap(repo: Repo, site_name: str, *, only: tuple[str, ...] = (), dry
         selected.remove("bucket")
         print("skipped   bucket    (cache.enabled is false)", file=out)
     try:
-        for step in selected:
+        for index, step in enumerate(selected, 1):
+            if out.isatty():  # progress on a terminal; a pipe or a log gets the report lines only
+                print(f"[{index}/{len(selected)}] {step}", file=out, flush=True)
             login = admin_login(step, vault.values)
             _step(step, site, login, vault, report, rotate_client_secret, timeout).run()
     finally:
