@@ -17,9 +17,8 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from generator.scheduling import PodSettings
-from generator.serving import (
-    LICENSE_KEY, Callbacks, Drain, JwtAuth, Metrics, Redis,
-)
+from generator.destinations import external_destinations
+from generator.serving import LICENSE_KEY, Callbacks, Drain, JwtAuth, Metrics, Redis, serving_env_names
 
 # LiteLLM releases before 1.84.0 have a Host-header auth bypass (CVE-2026-49468).
 MIN_LITELLM_VERSION = (1, 84, 0)
@@ -721,9 +720,7 @@ class Site(Model):
         return self
 
     def _serving_rules(self) -> None:
-        from generator.render.site import serving_env
-
-        clash = sorted(set(self.extra_env) & {entry["name"] for entry in serving_env(self)})
+        clash = sorted(set(self.extra_env) & serving_env_names(self))
         if clash:
             raise rule_error("extraEnv", f"{', '.join(clash)} is set by the generator for jwtAuth, drain or "
                              "callbacks; change those sections instead")
@@ -742,8 +739,6 @@ class Site(Model):
             raise rule_error("networkPolicy.enabled", "egress rules are part of the NetworkPolicy: set "
                              "networkPolicy.enabled: true")
         if self.network_policy.enabled and self.network_policy.egress.enabled and not self.network_policy.egress.external:
-            from generator.render.network import external_destinations
-
             outside = external_destinations(self)
             if outside:
                 raise rule_error(

@@ -123,12 +123,13 @@ def run_site_new(repo: Repo, request: NewSite, out: TextIO = sys.stdout) -> int:
     try:
         if created:
             target.parent.mkdir(parents=True)
-            cert = _cert_source(repo, request)  # before anything is written: a missing certificate stops here
+            cert = _cert_file(repo, request)  # before anything is written: a missing certificate stops here
             target.write_text(text)
             print(f"created   {shown}", file=out)
-            if cert is not None:
-                cert_import(repo, request.name, cert, out) if isinstance(cert, Path) else cert_fetch(
-                    repo, request.name, "sealed-secrets-controller", "kube-system", out)
+            if cert is None:  # --fetch-cert
+                cert_fetch(repo, request.name, "sealed-secrets-controller", "kube-system", out)
+            else:
+                cert_import(repo, request.name, cert, out)
         _sops_rule(repo, request, out)
         secrets_init(repo, request.name, out)
         code = run_render(repo, RenderRequest((request.name,)), out)
@@ -151,12 +152,13 @@ def _text_or_none(repo: Repo, request: NewSite) -> bytes | None:
         return None
 
 
-def _cert_source(repo: Repo, request: NewSite) -> Path | bool | None:
+def _cert_file(repo: Repo, request: NewSite) -> Path | None:
+    """The certificate to import, or None to fetch it from the cluster (--fetch-cert)."""
     if request.cert:
         read_input(request.cert, str(request.cert), limit=MAX_CERT_BYTES)  # readable, a certificate's size
         return request.cert
     if request.fetch_cert:
-        return True
+        return None
     if request.source and (repo.site_dir(request.source) / "sealing-cert.pem").is_file():
         return repo.site_dir(request.source) / "sealing-cert.pem"
     raise UsageError("no sealing certificate: give --cert FILE, --fetch-cert (from the cluster in the current "

@@ -8,12 +8,15 @@ pod as an env var of the same name: never a value in the tree.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from generator.scheduling import K8sModel as Section
 from generator.scheduling import matching
+
+if TYPE_CHECKING:
+    from generator.model import Site
 
 SECRET_KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
@@ -125,3 +128,16 @@ class Metrics(Section):
 
     enabled: bool = False
     service_monitor: ServiceMonitor = ServiceMonitor()
+
+
+def serving_env_names(site: Site) -> set[str]:
+    """The env vars these sections set in the pod (render/site.py serving_env renders them; a test keeps the
+    two in step): extraEnv may not set them too."""
+    names: set[str] = set()
+    if site.jwt_auth.enabled:
+        names |= {"JWT_PUBLIC_KEY_URL", "JWT_ISSUER", "JWT_AUDIENCE", LICENSE_KEY}
+    if site.drain.enabled:
+        names |= {"DRAIN_ENDPOINT_TOKEN", "GRACEFUL_SHUTDOWN_TIMEOUT"}
+    if site.callbacks.langfuse:
+        names |= {"LANGFUSE_HOST", "LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY"}
+    return names

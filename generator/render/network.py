@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from generator.destinations import destinations
 from generator.render.common import APP, CONTAINER_PORT, obj
 
 if TYPE_CHECKING:
@@ -15,51 +14,6 @@ if TYPE_CHECKING:
 ENVOY_PROXY_LABELS = {"app.kubernetes.io/component": "proxy", "app.kubernetes.io/name": "envoy"}
 # kube-prometheus (Thinkube's optional Prometheus) labels its Prometheus pods so.
 PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus"}
-CLUSTER_SUFFIXES = (".svc.cluster.local", ".svc")
-
-
-@dataclass(frozen=True)
-class Destination:
-    what: str  # the site field that names it
-    host: str
-    port: int
-
-    @property
-    def namespace(self) -> str | None:
-        """The namespace of an in-cluster Service name (<service>.<namespace>.svc[.cluster.local])."""
-        for suffix in CLUSTER_SUFFIXES:
-            if self.host.endswith(suffix):
-                labels = self.host[: -len(suffix)].split(".")
-                return labels[1] if len(labels) == 2 else None
-        return None
-
-
-def _url(what: str, url: str) -> Destination:
-    parts = urlsplit(url)
-    return Destination(what, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-
-
-def destinations(site: Site) -> list[Destination]:
-    """Every address the pods connect to, read from the site's own settings."""
-    found = [Destination("postgres.host", site.postgres.host, site.postgres.port), _url("keycloak.url", site.keycloak_url)]
-    if site.cache.enabled:
-        found.append(_url("s3.endpoint", site.s3.endpoint))
-    if site.redis.enabled:
-        found.append(Destination("redis.host", site.redis.host, site.redis.port))
-    if site.callbacks.langfuse:
-        found.append(_url("callbacks.langfuse.host", site.callbacks.langfuse.host))
-    for index, entry in enumerate(site.models):
-        if entry.api_base:
-            found.append(_url(f"models[{index}].apiBase", entry.api_base))
-        else:  # the provider's public API
-            found.append(Destination(f"models[{index}] ({entry.model.split('/')[0]})", "", 443))
-    for index, endpoint in enumerate(site.pass_through_endpoints):
-        found.append(_url(f"passThroughEndpoints[{index}].target", endpoint.target))
-    return found
-
-
-def external_destinations(site: Site) -> list[str]:
-    return [d.what for d in destinations(site) if d.namespace is None]
 
 
 def _namespace(ns: str) -> dict[str, Any]:

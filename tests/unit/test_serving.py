@@ -151,3 +151,14 @@ def test_sections_off_by_default_add_nothing() -> None:
     assert not {"JWT_PUBLIC_KEY_URL", "LITELLM_LICENSE", "LANGFUSE_HOST"} & set(_env(files))
     assert "overlays/t/app/servicemonitor.yaml" not in files
     assert _doc(files, "networkpolicy.yaml")["spec"]["policyTypes"] == ["Ingress"]
+
+
+def test_the_names_extra_env_may_not_take_are_the_ones_rendered() -> None:
+    """model.py refuses extraEnv names from serving.serving_env_names; render/site.py renders serving_env."""
+    from generator.render.site import serving_env
+    from generator.serving import serving_env_names
+
+    base = {"domain": "example.com", "gitops": {"flux": {"url": "https://git.example.com/g.git"}}}
+    for site in (Site.model_validate(EVERYTHING), Site.model_validate(base),
+                 Site.model_validate({**base, "drain": {"enabled": False}})):
+        assert {e["name"] for e in serving_env(site)} == serving_env_names(site)
