@@ -10,10 +10,8 @@ generator it fetched pins others, so CI runs exactly the versions the file names
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import sys
-import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,7 @@ from generator import __version__
 from generator.errors import GeneratorError, UsageError, WriteFailed
 from generator.layout import Repo
 from generator.tools import VERSIONS_FILE, pinned_versions
-from generator.writer import CREATED, UNCHANGED, UPDATED
+from generator.writer import CREATED, UNCHANGED, UPDATED, replace_file
 
 PYTHON_VERSION = "3.11"  # what the generator is tested with (pyproject: requires-python >= 3.11)
 GO_VERSION = "1.26.8"  # what scripts/setup.sh builds kubeconform and kubeseal with here
@@ -81,7 +79,8 @@ def ci_init(repo: Repo, request: CiRequest, out: TextIO = sys.stdout) -> int:
     status = _status(target, provider.path, data, force=request.force)
     if status != UNCHANGED and not request.dry_run:
         try:
-            _write(target, data)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            replace_file(target, data, mode=0o644)
         except OSError as exc:
             raise WriteFailed(f"{provider.path}: cannot write: {exc.strerror or exc}; the previous file is unchanged") from exc
     prefix = "would be " if request.dry_run and status != UNCHANGED else ""
@@ -142,16 +141,3 @@ def _status(target: Path, shown: str, data: bytes, *, force: bool) -> str:
     if not force:
         raise UsageError(f"{shown} exists and differs from what ci init writes; rerun with --force to replace it")
     return UPDATED
-
-
-def _write(target: Path, data: bytes) -> None:
-    """Write next to the target and rename over it, so a failure leaves the previous file whole."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as handle:
-        handle.write(data)
-    try:
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, target)
-    finally:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)

@@ -238,3 +238,20 @@ def _swap_dir(target: Path, staged: Path) -> None:
         # remove output parents left empty (deploy/flux when its last site is gone)
         if parent.name in {"overlays", "flux", "argocd", "deploy"} and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
+
+
+def replace_file(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """One file written whole: a temporary file next to it, synced, then renamed over it, so a failure leaves
+    the previous file as it was. The temporary file is created 0600; ``mode`` sets another."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

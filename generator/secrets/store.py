@@ -19,6 +19,7 @@ from generator.model import SECRET_KEY_RE
 from generator.secrets.keys import FINGERPRINT_KEY, GENERATED, rotation_refusal
 from generator.secrets.sops_file import check_sops_config, check_structure
 from generator.tools import sops
+from generator.writer import replace_file
 
 SECRETS_FILE = "secrets.sops.yaml"
 
@@ -58,7 +59,7 @@ class SecretsFile:
         if not self.exists():
             values = {key: make() for key, make in GENERATED.items()}
             data = sops.encrypt_new(values, self.rel, self.repo.root)
-            _replace(self.path, data)
+            replace_file(self.path, data)
             return {key: "created" for key in sorted(values)}
         current = self.read()
         report = {key: "unchanged" for key in sorted(current)}
@@ -98,7 +99,7 @@ class SecretsFile:
         check_sops_config(self.repo.root)
         if not self.exists():
             data = sops.encrypt_new(dict(values), self.rel, self.repo.root)
-            _replace(self.path, data)
+            replace_file(self.path, data)
             return
         for stale in self.path.parent.glob(f".edit-*.{SECRETS_FILE}"):
             stale.unlink()  # an encrypted copy left by a killed edit
@@ -119,16 +120,3 @@ def check_key_name(key: str) -> None:
         raise UsageError(f"{key} is managed by the generator")
     if not SECRET_KEY_RE.match(key):
         raise UsageError(f"{key!r} is not a valid secret key name (UPPER_SNAKE_CASE)")
-
-
-def _replace(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
