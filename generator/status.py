@@ -12,12 +12,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal, TextIO
 
 from generator.errors import GeneratorError
-from generator.inputs import read_input, safe_load_limited
 from generator.layout import Repo
 from generator.loader import load_site
 from generator.model import S3_SECRET_KEYS, Image, Site
 from generator.secrets.keys import FILLED_BY_BOOTSTRAP
-from generator.secrets.sealing import SEALED_FILE, SECRET_STAGE
+from generator.secrets.commands import sealed_doc
 from generator.secrets.store import SecretsFile
 
 Output = Literal["table", "json"]
@@ -73,12 +72,7 @@ def read_status(repo: Repo, name: str) -> SiteStatus:
 
 def sealed_key_names(repo: Repo, name: str) -> list[str]:
     """The keys of the committed SealedSecret's spec.encryptedData (none when it is absent)."""
-    path = repo.root / "overlays" / name / SECRET_STAGE / SEALED_FILE
-    if not path.is_file():
-        return []
-    shown = repo.rel(path)
-    doc = safe_load_limited(read_input(path, shown, root=repo.root), shown)
-    spec = doc.get("spec") if isinstance(doc, dict) else None
+    spec = sealed_doc(repo, name).get("spec")
     data = spec.get("encryptedData") if isinstance(spec, dict) else None
     return [str(key) for key in data] if isinstance(data, dict) else []
 
@@ -92,7 +86,7 @@ def summarise(name: str, site: Site, sops_keys: list[str], sealed_keys: list[str
                if on]
     return SiteStatus(name, hostname=site.host, image=image_label(site.image), routing=site.routing.type,
                       secrets=secrets, bootstrap=bootstrap_state(site, present), engines=engines,
-                      wave=getattr(getattr(site, "rollout", None), "wave", 0))
+                      wave=site.rollout.wave)
 
 
 def image_label(image: Image) -> str:

@@ -75,7 +75,7 @@ def secrets_list(repo: Repo, site: str, out: TextIO = sys.stdout) -> int:
     store = SecretsFile(repo, site)
     if not store.exists():
         raise UsageError(f"{store.rel}: no such file; run 'generator secrets init --site {site}'")
-    sealed = _sealed_doc(repo, site)
+    sealed = sealed_doc(repo, site)
     annotations = sealed.get("metadata", {}).get("annotations", {}) if sealed else {}
     sealed_keys = set(sealed.get("spec", {}).get("encryptedData", {})) if sealed else set()
     prints = json.loads(annotations.get(FINGERPRINTS, "{}"))
@@ -103,7 +103,8 @@ def secrets_list(repo: Repo, site: str, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-def _sealed_doc(repo: Repo, site: str) -> dict:
+def sealed_doc(repo: Repo, site: str) -> dict:
+    """The committed SealedSecret of the site ({} when there is none), read through the input gate."""
     path = repo.root / "overlays" / site / SECRET_STAGE / SEALED_FILE
     if not path.is_file():
         return {}
