@@ -54,13 +54,20 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
 def render(ctx: click.Context, sites: tuple[str, ...], all_sites: bool, check: bool, dry_run: bool,
            validate: bool, verbose: bool) -> None:
     """Render sites/<site>/site.yaml into base/, overlays/<site>/ and deploy/*/<site>/."""
-    from generator.rendering import RenderRequest, run_render
+    from generator.render_cache import survey
 
     repo = _repo(ctx)
     names = _site_names(repo, sites, all_sites)
+    known = survey(repo, everything=not names)  # before the renderers are even imported
+    unchanged = known.unchanged(list(names))
+    if unchanged is not None:
+        click.echo(f"up to date: {unchanged} files match their inputs" if check else f"nothing to do: {unchanged} files up to date")
+        ctx.exit(0)
+    from generator.rendering import RenderRequest, run_render
+
     request = RenderRequest(names, check=check, dry_run=dry_run, validate=validate and not (check or dry_run),
                             verbose=verbose)
-    ctx.exit(run_render(repo, request))
+    ctx.exit(run_render(repo, request, known=known))
 
 
 @cli.command()

@@ -12,7 +12,7 @@ from generator.errors import SiteError
 from generator.inputs import check_yaml_files, checked_text, read_input
 from generator.layout import Repo
 from generator.model import Site
-from generator.yamlio import YamlSyntaxError, line_of, load_with_lines, to_plain
+from generator.yamlio import YamlSyntaxError, line_of, load_plain, load_with_lines, to_plain
 
 
 def load_site(repo: Repo, name: str) -> Site:
@@ -45,6 +45,12 @@ def check_extensions(repo: Repo, name: str, kind: str) -> None:
 
 def load_site_file(path: Path, *, display: str | None = None, root: Path | None = None) -> Site:
     shown = display or str(path)
+    plain = load_plain(checked_text(read_input(path, shown, root=root), shown))
+    if isinstance(plain, dict) and plain:  # the fast reader vouches for it: no line numbers needed unless invalid
+        try:
+            return Site.model_validate(plain)
+        except ValidationError:
+            pass  # read again below, keeping lines, to name the line of the problem
     tree = read_mapping(path, shown, empty="file is empty: a site needs at least 'domain'", what="settings", root=root)
     try:
         return Site.model_validate(to_plain(tree))

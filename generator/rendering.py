@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sys
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TextIO
 
+from pydantic import ValidationError
+
+from generator.errors import GeneratorError
 from generator.layout import BASE_DIR, FLEET_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
 from generator.loader import load_site
-from generator.progress import Progress
 from generator.model import Site
+from generator.progress import Progress
 from generator.render import render_base, render_fleet, render_site
+from generator.render_cache import RenderCache, Survey, orphans, survey
 from generator.secrets.keys import check_licensed
 from generator.secrets.sealing import overlay_secret
 from generator.writer import CREATED, DELETED, UPDATED, Plan, Scope, apply, locked, plan
@@ -26,93 +34,197 @@ class RenderRequest:
     verbose: bool = False
 
 
+@dataclass
+class SiteRender:
+    """What rendering one site produced: its model, its files and what sealing its secret did."""
+
+    name: str
+    site: Site
+    files: dict[str, bytes]
+    warnings: list[str] = field(default_factory=list)
+    resealed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    stale: str | None = None
+
+
+def render_one(repo: Repo, name: str, *, seal: bool, site: Site | None = None) -> SiteRender:
+    """One site, whole: read and check it, seal its secret (only the keys that changed), render its files."""
+    if site is None:
+        site = load_site(repo, name)
+        check_licensed(repo, name, site)
+    secret = overlay_secret(repo, name, site, seal=seal)
+    files = render_site(name, site, extra_resources=secret.files)
+    return SiteRender(name, site, files, secret.warnings, secret.resealed, secret.reused, secret.stale)
+
+
+def _render_in_worker(root: str, name: str, seal: bool) -> SiteRender | tuple[int, str]:
+    """A pool worker's share; an expected failure travels back as (exit status, message)."""
+    try:
+        return render_one(Repo(Path(root)), name, seal=seal)
+    except GeneratorError as exc:
+        return exc.exit_code, exc.message
+
+
+POOL_FROM = 8  # sites: below this, starting the workers costs more than it saves
+
+
+def render_many(repo: Repo, names: list[str], *, seal: bool) -> dict[str, SiteRender]:
+    """Every named site, spread over the cores when there are many (sealing calls kubeseal once per site).
+    The first failure in name order is raised, as a serial render would."""
+    workers = min(os.cpu_count() or 1, len(names))
+    progress = Progress(len(names), "rendered")
+    results: dict[str, SiteRender | tuple[int, str]] = {}
+    try:
+        if workers < 2 or len(names) < POOL_FROM:
+            for name in names:
+                results[name] = render_one(repo, name, seal=seal)
+                progress.advance(name)
+        else:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = {pool.submit(_render_in_worker, str(repo.root), name, seal): name for name in names}
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    progress.advance(futures[future])
+    finally:
+        progress.close()
+    for name in names:
+        outcome = results[name]
+        if isinstance(outcome, tuple):
+            error = GeneratorError(outcome[1])
+            error.exit_code = outcome[0]
+            raise error
+    return {name: outcome for name, outcome in results.items() if isinstance(outcome, SiteRender)}
+
+
 def desired_tree(repo: Repo, sites: dict[str, Site], *, everything: bool, seal: bool = True,
                  notes: list[str] | None = None, stale: list[str] | None = None) -> tuple[Scope, dict[str, bytes]]:
-    """What the rendered tree should hold for these sites, and the part of the tree that covers."""
+    """What the rendered tree should hold for these (already loaded) sites, and the part of the tree that covers."""
+    rendered = {name: render_one(repo, name, seal=seal, site=site) for name, site in sites.items()}
+    others = {} if everything else _models(repo, [n for n in repo.site_names() if n not in sites], RenderCache(repo))
+    return _tree(repo, rendered, {**others, **sites}, everything=everything, notes=notes, stale=stale)
+
+
+def _tree(repo: Repo, rendered: dict[str, SiteRender], fleet: dict[str, Site], *, everything: bool,
+          notes: list[str] | None, stale: list[str] | None) -> tuple[Scope, dict[str, bytes]]:
     files: dict[str, bytes] = dict(render_base())
     dirs: list[str] = [BASE_DIR]
-    progress = Progress(len(sites), "rendered")
-    for name, site in sites.items():
-        secret = overlay_secret(repo, name, site, seal=seal)
-        if secret.stale and stale is not None:
-            stale.append(secret.stale)
+    sealed_sites = 0
+    for name, result in sorted(rendered.items()):
+        if result.stale and stale is not None:
+            stale.append(result.stale)
         if notes is not None:
-            notes.extend(f"warning: {w}" for w in secret.warnings)
-            if secret.resealed:
-                notes.append(f"sealed {len(secret.resealed)} key(s) of site {name} anew ({', '.join(secret.resealed)}); "
-                             f"{len(secret.reused)} kept byte-identical")
-        files.update(render_site(name, site, extra_resources=secret.files))
+            notes.extend(f"warning: {w}" for w in result.warnings)
+            if result.resealed:
+                sealed_sites += 1
+                if len(rendered) <= SEAL_NOTES:
+                    notes.append(f"sealed {len(result.resealed)} key(s) of site {name} anew "
+                                 f"({', '.join(result.resealed)}); {len(result.reused)} kept byte-identical")
+        files.update(result.files)
         dirs.extend(site_output_dirs(name))
-        progress.advance(name)
-    progress.close()
+    if notes is not None and sealed_sites and len(rendered) > SEAL_NOTES:
+        notes.append(f"sealed the secrets of {sealed_sites} site(s) anew (one kubeseal call each)")
     if everything:
-        dirs.extend(_orphans(repo, set(sites)))
-        fleet = dict(sites)
-    else:  # the fleet layer covers every site: the others are read too (an invalid one stops the render)
-        fleet = {**{n: load_site(repo, n) for n in repo.site_names() if n not in sites}, **sites}
-    files.update(render_fleet(fleet))
+        dirs.extend(orphans(repo, set(fleet)))
+    files.update(render_fleet(dict(sorted(fleet.items()))))
     return Scope(tuple(sorted({*dirs, FLEET_DIR})), (ROOT_KUSTOMIZATION,)), files
 
 
-def _orphans(repo: Repo, live: set[str]) -> list[str]:
-    """Output directories of sites that no longer exist: an --all render removes them."""
-    found = []
-    for parent in ("overlays", "deploy/flux", "deploy/argocd"):
-        base = repo.root / parent
-        if base.is_dir():
-            found += [f"{parent}/{d.name}" for d in base.iterdir() if d.is_dir() and d.name not in live]
-    return found
+SEAL_NOTES = 10  # sites: a fleet's first render says how many were sealed, not each one
 
 
-def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout) -> int:
+def _models(repo: Repo, names: list[str], cache: RenderCache, keys: dict[str, str] | None = None) -> dict[str, Site]:
+    """Sites the fleet layer needs but this render does not: from their cache record when their inputs are
+    unchanged, else read (an invalid one stops the render)."""
+    models: dict[str, Site] = {}
+    for name in names:
+        record = cache.record(name, keys[name] if keys else cache.site_key(name))
+        model = record.get("model") if record else None
+        try:
+            models[name] = Site.model_validate_json(model) if model else load_site(repo, name)
+        except ValidationError:
+            models[name] = load_site(repo, name)
+    return models
+
+
+def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout, known: Survey | None = None) -> int:
     names = list(request.sites) or repo.site_names()
     if not names:
         print("no sites: create sites/<name>/site.yaml first", file=out)
         return 2
-    sites = {name: load_site(repo, name) for name in names}  # any invalid site stops here; nothing written
-    for name, site in sites.items():
-        check_licensed(repo, name, site)
+    everything = not request.sites
+    writing = not (request.check or request.dry_run)
+    cache = RenderCache(repo)
+    for name in names:
+        repo.check_site_name(name)
+    known = known or survey(repo, everything=everything)
+    keys = known.keys
+    fresh = {name: known.fresh[name] for name in names if name in known.fresh}
+    misses = [name for name in names if name not in fresh]
+    rendered = render_many(repo, misses, seal=writing)  # any invalid site stops here; nothing written
+    fleet = {**_models(repo, [n for n in keys if n not in rendered], cache, keys), **{n: r.site for n, r in rendered.items()}}
     notes: list[str] = []
     stale: list[str] = []
-    writing = not (request.check or request.dry_run)
-    scope, desired = desired_tree(repo, sites, everything=not request.sites, seal=writing, notes=notes, stale=stale)
+    scope, desired = _tree(repo, rendered, fleet, everything=everything, notes=notes, stale=stale)
     for note in notes:
         print(note, file=sys.stderr)
+    kept = sum(len(record["files"]) for record in fresh.values())  # fresh sites: outside the scope, untouched
     current_plan = plan(repo.root, scope, desired)
     if request.check:
-        return _report_check(current_plan, out, stale)
+        code = _report_check(current_plan, out, stale, kept)
+        if code == 0:
+            _remember(cache, keys, rendered)
+        return code
     if request.dry_run:
-        _report(current_plan, out, verbose=request.verbose, prefix="would be ")
+        _report(current_plan, out, verbose=request.verbose, prefix="would be ", kept=kept)
         for reason in stale:
             print(f"would be resealed: {reason}", file=out)
         return 0
     validator = None
     if request.validate:
-        from generator.validate import validate_tree
+        from generator.validate import cache_dir, validate_tree
 
-        validator = partial(validate_tree, sites=names, fleet=not request.sites)
+        validator = partial(validate_tree, sites=misses, fleet=everything, cache_dir=cache_dir(repo))
 
     with locked(repo.work_dir):
         current_plan = plan(repo.root, scope, desired)  # re-plan under the lock: another render may have run
-        apply(repo.root, repo.work_dir, scope, current_plan, validate=validator)
-    _report(current_plan, out, verbose=request.verbose)
+        borrow = tuple(d for name in keys if name not in rendered for d in site_output_dirs(name))
+        apply(repo.root, repo.work_dir, scope, current_plan, validate=validator, borrow=borrow)
+        _remember(cache, keys, rendered)
+    _report(current_plan, out, verbose=request.verbose, kept=kept)
     return 0
 
 
-def _report(the_plan: Plan, out: TextIO, *, verbose: bool, prefix: str = "") -> None:
+def _remember(cache: RenderCache, keys: dict[str, str], rendered: dict[str, SiteRender]) -> None:
+    """Record what the tree now holds for the sites rendered in full (not those whose secret is stale)."""
+    for name, result in rendered.items():
+        if result.stale:
+            cache.forget(name)
+            continue
+        model = result.site.model_dump_json(by_alias=True)
+        try:
+            same = Site.model_validate_json(model) == result.site
+        except ValidationError:
+            same = False
+        cache.store_site(name, keys[name], model if same else None)
+    cache.store_fleet(cache.fleet_key(keys))
+
+
+def _report(the_plan: Plan, out: TextIO, *, verbose: bool, prefix: str = "", kept: int = 0) -> None:
     for change in the_plan.changes:
         if change.status in {CREATED, UPDATED, DELETED} or verbose:
             print(f"{prefix}{change.status:<9} {change.path}", file=out)
     counts = the_plan.counts()
-    summary = ", ".join(f"{counts[k]} {prefix}{k}" for k in (CREATED, UPDATED, DELETED)) + f", {counts['unchanged']} unchanged"
-    print(summary if the_plan.pending() else f"nothing to do: {counts['unchanged']} files up to date", file=out)
+    unchanged = counts["unchanged"] + kept
+    summary = ", ".join(f"{counts[k]} {prefix}{k}" for k in (CREATED, UPDATED, DELETED)) + f", {unchanged} unchanged"
+    print(summary if the_plan.pending() else f"nothing to do: {unchanged} files up to date", file=out)
 
 
-def _report_check(the_plan: Plan, out: TextIO, stale_secrets: list[str]) -> int:
+def _report_check(the_plan: Plan, out: TextIO, stale_secrets: list[str], kept: int = 0) -> int:
     for reason in stale_secrets:
         print(f"stale: {reason}; run 'generator render' (needs the age key and kubeseal)", file=out)
     if not the_plan.pending() and not stale_secrets:
-        print(f"up to date: {the_plan.counts()['unchanged']} files match their inputs", file=out)
+        print(f"up to date: {the_plan.counts()['unchanged'] + kept} files match their inputs", file=out)
         return 0
     out.write(the_plan.diff())
     if the_plan.pending():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,10 +12,10 @@ import yaml
 
 from generator.errors import ValidationFailed
 from generator.inputs import check_yaml_files
-from generator.layout import Repo
+from generator.layout import ARGO_FLEET_DIR, FLUX_ENTRY, FLUX_FLEET_DIR, Repo
 from generator.progress import Progress
-from generator.render.fleet import ARGO_FLEET_DIR, FLUX_ENTRY, FLUX_FLEET_DIR
 from generator.tools import kubeconform, kustomize
+from generator.validate_cache import ValidateCache, target_keys
 
 
 @dataclass(frozen=True)
@@ -39,52 +40,81 @@ def targets(root: Path, sites: list[str], *, fleet: bool) -> list[Target]:
     return found
 
 
-def validate_tree(root: Path, sites: list[str], *, fleet: bool, warnings: list[str] | None = None) -> tuple[int, int]:
-    """Raise ValidationFailed naming every failing object; returns (directories, resources) checked."""
+def validate_tree(root: Path, sites: list[str], *, fleet: bool, warnings: list[str] | None = None,
+                  cache_dir: Path | None = None) -> tuple[int, int]:
+    """Raise ValidationFailed naming every failing object; returns (directories, resources) checked.
+    With ``cache_dir``, a directory that passed with exactly these inputs is not built again."""
     work = targets(root, sites, fleet=fleet)
+    cache = ValidateCache(cache_dir) if cache_dir is not None else None
+    keys = target_keys(root, [(t.label, t.path) for t in work]) if cache else {}
+    passed = {t.label: record for t in work if cache and (record := cache.get(keys[t.label])) is not None}
+    todo = [t for t in work if t.label not in passed]
+    checked = sum(record["resources"] for record in passed.values())
+    if warnings is not None:
+        warnings.extend(w for t in work if t.label in passed for w in passed[t.label]["warnings"])
+    if not todo:
+        return len(work), checked
     extensions = [root / "sites" / site / "extensions" for site in sites]  # the operator's, built with the overlay
-    check_yaml_files(root, [root / "base", *(t.path for t in work if t.path != root), *extensions])
-    with Progress(len(work), "built") as progress, ThreadPoolExecutor(max_workers=4) as pool:
+    check_yaml_files(root, [root / "base", *(t.path for t in todo if t.path != root), *extensions])
+    builds = _build(todo)
+    found: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="generator-validate-") as tmp:
+        files: list[Path] = []
+        label_of: dict[str, str] = {}
+        for index, (target, output) in enumerate(builds):
+            docs = [d for d in yaml.load_all(output, Loader=yaml.CSafeLoader) if isinstance(d, dict)]
+            _check_semantics(target, docs)
+            found[target.label] = _unsealed_references(target, docs)
+            path = Path(tmp) / f"{index:05d}.yaml"
+            path.write_bytes(_without_sops_metadata(output, docs))
+            files.append(path)
+            label_of[str(path)] = target.label
+        counted, findings, per_file = kubeconform.check(files)
+    if warnings is not None:
+        warnings.extend(w for target in todo for w in found[target.label])
+    if findings:
+        lines = [f"{label_of.get(f.source, f.source)}: {f.kind}/{f.name}: {f.message}" for f in findings]
+        raise ValidationFailed(f"{len(findings)} object(s) failed strict validation:\n  " + "\n  ".join(lines))
+    if cache:
+        for path in files:
+            label = label_of[str(path)]
+            cache.put(keys[label], per_file.get(str(path), 0), found[label])
+    return len(work), checked + counted
+
+
+BATCHED = ("deploy/flux/", "deploy/argocd/")  # each site's small entry points: built in one kustomize process
+
+
+def _build(todo: list[Target]) -> list[tuple[Target, bytes]]:
+    batch = [t for t in todo if t.label.startswith(BATCHED)]
+    together = kustomize.build_many([t.path for t in batch]) if len(batch) > 1 else None
+    alone = [t for t in todo if together is None or t not in batch]
+    with Progress(len(alone), "built") as progress, ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
         def build(target: Target) -> tuple[Target, bytes]:
             output = kustomize.build(target.path)
             progress.advance(target.label)
             return target, output
 
-        builds = list(pool.map(build, work))
-    with tempfile.TemporaryDirectory(prefix="generator-validate-") as tmp:
-        files: list[Path] = []
-        label_of: dict[str, str] = {}
-        for index, (target, output) in enumerate(builds):
-            _check_semantics(target, output)
-            if warnings is not None:
-                warnings.extend(_unsealed_references(target, output))
-            output = _without_sops_metadata(output)
-            path = Path(tmp) / f"{index:05d}.yaml"
-            path.write_bytes(output)
-            files.append(path)
-            label_of[str(path)] = target.label
-        checked, findings = kubeconform.check(files)
-    if findings:
-        lines = [f"{label_of.get(f.source, f.source)}: {f.kind}/{f.name}: {f.message}" for f in findings]
-        raise ValidationFailed(f"{len(findings)} object(s) failed strict validation:\n  " + "\n  ".join(lines))
-    return len(work), checked
+        builds = list(pool.map(build, alone))
+    if together is not None:
+        builds += [(t, together[t.path]) for t in batch]
+    return builds
 
 
-def _without_sops_metadata(output: bytes) -> bytes:
+def _without_sops_metadata(output: bytes, docs: list[dict]) -> bytes:
     """A sops-encrypted Secret carries a top-level `sops:` block that Flux strips before applying."""
-    if b"\nsops:" not in output and not output.startswith(b"sops:"):
+    if not any(doc.get("kind") == "Secret" and "sops" in doc for doc in docs):
         return output
-    docs = [d for d in yaml.safe_load_all(output) if d is not None]
     for doc in docs:
-        if isinstance(doc, dict) and doc.get("kind") == "Secret":
+        if doc.get("kind") == "Secret":
             doc.pop("sops", None)
     return yaml.safe_dump_all(docs, sort_keys=False).encode()
 
 
-def _check_semantics(target: Target, output: bytes) -> None:
+def _check_semantics(target: Target, docs: list[dict]) -> None:
     """What a schema cannot see: a sealed Secret must keep the name and namespace it was sealed for."""
-    for doc in yaml.safe_load_all(output):
-        if not isinstance(doc, dict) or doc.get("kind") != "SealedSecret":
+    for doc in docs:
+        if doc.get("kind") != "SealedSecret":
             continue
         meta = doc.get("metadata", {})
         template = doc.get("spec", {}).get("template", {}).get("metadata", {})
@@ -97,9 +127,8 @@ def _check_semantics(target: Target, output: bytes) -> None:
             raise ValidationFailed(f"{target.label}: SealedSecret template name differs from its own name")
 
 
-def _unsealed_references(target: Target, output: bytes) -> list[str]:
+def _unsealed_references(target: Target, docs: list[dict]) -> list[str]:
     """Keys the Deployment or the migration Job reads from litellm-secrets that the overlay's secret lacks."""
-    docs = [d for d in yaml.safe_load_all(output) if isinstance(d, dict)]
     held: set[str] | None = None
     wanted: set[str] = set()
     for doc in docs:
@@ -123,4 +152,8 @@ def _unsealed_references(target: Target, output: bytes) -> list[str]:
 
 
 def validate_sites(repo: Repo, sites: list[str], *, fleet: bool, warnings: list[str] | None = None) -> tuple[int, int]:
-    return validate_tree(repo.root, sites, fleet=fleet, warnings=warnings)
+    return validate_tree(repo.root, sites, fleet=fleet, warnings=warnings, cache_dir=cache_dir(repo))
+
+
+def cache_dir(repo: Repo) -> Path:
+    return repo.work_dir / "cache" / "validate"

@@ -123,8 +123,10 @@ def locked(work_dir: Path) -> Iterator[None]:
 
 
 def apply(root: Path, work_dir: Path, scope: Scope, the_plan: Plan,
-          validate: Callable[[Path], None] | None = None) -> None:
-    """Make the tree match ``the_plan.desired``. Call under ``locked``; re-plan inside the lock."""
+          validate: Callable[[Path], None] | None = None, borrow: tuple[str, ...] = ()) -> None:
+    """Make the tree match ``the_plan.desired``. Call under ``locked``; re-plan inside the lock.
+    ``borrow``: output directories outside the scope that the staged tree refers to (the sites a render left
+    alone, which the fleet layer lists); the stage points at them, read-only, so it builds whole."""
     if not the_plan.pending():
         return
     changed_dirs = [d for d in scope.dirs if any(c.path.startswith(d + "/") for c in the_plan.pending())]
@@ -134,7 +136,7 @@ def apply(root: Path, work_dir: Path, scope: Scope, the_plan: Plan,
     stage = Path(tempfile.mkdtemp(prefix="stage-", dir=work_dir))
     try:
         try:
-            _stage(root, stage, scope, the_plan)
+            _stage(root, stage, scope, the_plan, borrow)
         except OSError as exc:
             raise WriteFailed(f"cannot stage the rendered tree in {stage}: {exc.strerror or exc}; nothing was changed") from exc
         if validate is not None:
@@ -151,7 +153,7 @@ def apply(root: Path, work_dir: Path, scope: Scope, the_plan: Plan,
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _stage(root: Path, stage: Path, scope: Scope, the_plan: Plan) -> None:
+def _stage(root: Path, stage: Path, scope: Scope, the_plan: Plan, borrow: tuple[str, ...] = ()) -> None:
     """The complete desired tree of the scope, plus the rest of the repo's outputs for validation."""
     for rel, data in the_plan.desired.items():
         target = stage / rel
@@ -163,6 +165,10 @@ def _stage(root: Path, stage: Path, scope: Scope, the_plan: Plan) -> None:
             _write(target, data)
     for rel in scope.dirs:
         (stage / rel).mkdir(parents=True, exist_ok=True)
+    for rel in borrow:  # a symlink, not hard links: linking would touch every file's ctime (the render cache's check)
+        if (root / rel).is_dir() and not (stage / rel).exists():
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(root / rel, stage / rel, target_is_directory=True)
     # The operators' own extension directories, which overlays may include: hard links (symlinks kept as
     # symlinks, so the input gate still refuses one that leads out), never written to.
     for extensions in sorted((root / "sites").glob("*/extensions")):

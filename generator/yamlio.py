@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
+from yaml.cyaml import CParser
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
@@ -30,7 +32,13 @@ _Dumper.add_representer(str, _str_representer)
 
 
 def dump(data: Any) -> str:
-    """One document, keys in insertion order (the renderer fixes the order)."""
+    """One document, keys in insertion order (the renderer fixes the order). The fast writer covers what the
+    renderers produce, byte for byte; PyYAML writes the rest."""
+    from generator import fastyaml
+
+    fast = fastyaml.dump(data)
+    if fast is not None:
+        return fast
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
 
 
@@ -62,6 +70,85 @@ def load_with_lines(text: str) -> Any:
     if len(docs) > 1:
         raise YamlSyntaxError("expected one YAML document, found several", None)
     return docs[0] if docs else None
+
+
+class _Composer(CParser, yaml.resolver.BaseResolver):
+    """libyaml's parser; every plain scalar gets one private tag, and is typed below (YAML 1.2 core, as ruamel)."""
+
+
+_PLAIN = "tag:generator,2026:plain"
+_Composer.add_implicit_resolver(_PLAIN, re.compile(r".*", re.S), None)
+_Composer.add_implicit_resolver(_PLAIN, re.compile(r"^$"), [""])
+
+
+_TAG = "tag:yaml.org,2002:"
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
+_FLOAT = re.compile(r"^[-+]?[0-9]+\.[0-9]*$")
+# Where YAML 1.1 (PyYAML) and 1.2 (ruamel, which names the lines) could disagree: left to the full reader.
+_AMBIGUOUS = re.compile(r"^(?:[yYnN]|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|<<|=|[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)"
+                        r"|[-+]?\.[0-9].*|[-+]?[0-9][0-9a-fA-F_:.xXoO+-]*|[0-9]{4}-.*)$")
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def load_plain(text: str) -> Any:
+    """The one document of ``text`` as plain dicts, lists and scalars, read by libyaml; None when the full
+    reader must decide (a syntax error, a duplicate key, an explicit tag, a scalar whose type YAML 1.1
+    and 1.2 read differently), so errors and edge cases keep ``load_with_lines``' messages and lines."""
+    if "!" in text:  # a tag, explicit: ruamel's reading of it is the one that counts
+        return None
+    composer = _Composer(text)
+    try:
+        node = composer.get_single_node()
+        return _plain(node, {}) if node is not None else None
+    except (yaml.YAMLError, _NotPlain, RecursionError):
+        return None
+    finally:
+        composer.dispose()
+
+
+def _plain(node: yaml.Node, seen: dict[int, Any]) -> Any:
+    if id(node) in seen:  # an alias: the same object, never a copy (a billion laughs stays small)
+        return seen[id(node)]
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag == _PLAIN and not node.style:
+            value = _plain_scalar(node.value)
+        elif node.tag == _TAG + "str" and node.style:
+            value = node.value
+        else:
+            raise _NotPlain
+    elif isinstance(node, yaml.SequenceNode) and node.tag == _TAG + "seq":
+        value = seen[id(node)] = []
+        value.extend(_plain(item, seen) for item in node.value)
+    elif isinstance(node, yaml.MappingNode) and node.tag == _TAG + "map":
+        value = seen[id(node)] = {}
+        for key_node, item in node.value:
+            key = _plain(key_node, seen)
+            if not isinstance(key, str) or key in value:
+                raise _NotPlain
+            value[key] = _plain(item, seen)
+    else:
+        raise _NotPlain
+    seen[id(node)] = value
+    return value
+
+
+def _plain_scalar(text: str) -> Any:
+    if _NULL.match(text):
+        return None
+    if text in _BOOL:
+        return _BOOL[text]
+    if _INT.match(text):
+        return int(text)
+    if _FLOAT.match(text):
+        return float(text)
+    if _AMBIGUOUS.match(text):
+        raise _NotPlain
+    return text
 
 
 def to_plain(node: Any) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator.errors import SiteError
+from generator.layout import ARGO_ENTRY, ARGO_FLEET_DIR, FLUX_ENTRY, FLUX_FLEET_DIR
 from generator.model import Site
 from generator.render.common import obj, yaml_file
 from generator.render.gitops import ARGO_FINALIZER
@@ -24,8 +25,6 @@ from generator.yamlio import dump
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 FLEET = "litellm-fleet"
-ARGO_FLEET_DIR, FLUX_FLEET_DIR = "deploy/fleet/argocd", "deploy/fleet/flux"
-ARGO_ENTRY, FLUX_ENTRY = "deploy/fleet/argocd-entry", "deploy/fleet/flux-entry"  # the parents: applied by hand, once
 SOURCE, COMMAND = "sites/*/site.yaml", "generator render --all"
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 
