@@ -71,11 +71,11 @@ POOL_FROM = 8  # sites: below this, starting the workers costs more than it save
 def render_many(repo: Repo, names: list[str], *, seal: bool) -> dict[str, SiteRender]:
     """Every named site, spread over the cores when there are many (sealing calls kubeseal once per site).
     The first failure in name order is raised, as a serial render would."""
-    workers = min(os.cpu_count() or 1, len(names))
+    workers = min(2 * (os.cpu_count() or 1), len(names))  # twice the cores: sealing mostly waits on sops and kubeseal
     progress = Progress(len(names), "rendered")
     results: dict[str, SiteRender | tuple[int, str]] = {}
     try:
-        if workers < 2 or len(names) < POOL_FROM:
+        if (os.cpu_count() or 1) < 2 or len(names) < POOL_FROM:
             for name in names:
                 results[name] = render_one(repo, name, seal=seal)
                 progress.advance(name)

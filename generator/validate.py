@@ -41,12 +41,13 @@ def targets(root: Path, sites: list[str], *, fleet: bool) -> list[Target]:
 
 
 def validate_tree(root: Path, sites: list[str], *, fleet: bool, warnings: list[str] | None = None,
-                  cache_dir: Path | None = None) -> tuple[int, int]:
+                  cache_dir: Path | None = None, index_file: Path | None = None) -> tuple[int, int]:
     """Raise ValidationFailed naming every failing object; returns (directories, resources) checked.
-    With ``cache_dir``, a directory that passed with exactly these inputs is not built again."""
+    With ``cache_dir``, a directory that passed with exactly these inputs is not built again; ``index_file``
+    (the repository's own tree, never a stage) lets unchanged directories skip even the hashing."""
     work = targets(root, sites, fleet=fleet)
     cache = ValidateCache(cache_dir) if cache_dir is not None else None
-    keys = target_keys(root, [(t.label, t.path) for t in work]) if cache else {}
+    keys = target_keys(root, [(t.label, t.path) for t in work], index_file=index_file) if cache else {}
     passed = {t.label: record for t in work if cache and (record := cache.get(keys[t.label])) is not None}
     todo = [t for t in work if t.label not in passed]
     checked = sum(record["resources"] for record in passed.values())
@@ -55,18 +56,15 @@ def validate_tree(root: Path, sites: list[str], *, fleet: bool, warnings: list[s
     if not todo:
         return len(work), checked
     extensions = [root / "sites" / site / "extensions" for site in sites]  # the operator's, built with the overlay
-    check_yaml_files(root, [root / "base", *(t.path for t in todo if t.path != root), *extensions])
-    builds = _build(todo)
+    check_yaml_files(root, [root / "base", *extensions])  # each target's own files: just before its build
     found: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="generator-validate-") as tmp:
         files: list[Path] = []
         label_of: dict[str, str] = {}
-        for index, (target, output) in enumerate(builds):
-            docs = [d for d in yaml.load_all(output, Loader=yaml.CSafeLoader) if isinstance(d, dict)]
-            _check_semantics(target, docs)
-            found[target.label] = _unsealed_references(target, docs)
+        for index, (target, output, unsealed) in enumerate(_build(root, todo)):
+            found[target.label] = unsealed
             path = Path(tmp) / f"{index:05d}.yaml"
-            path.write_bytes(_without_sops_metadata(output, docs))
+            path.write_bytes(output)
             files.append(path)
             label_of[str(path)] = target.label
         counted, findings, per_file = kubeconform.check(files)
@@ -85,19 +83,35 @@ def validate_tree(root: Path, sites: list[str], *, fleet: bool, warnings: list[s
 BATCHED = ("deploy/flux/", "deploy/argocd/")  # each site's small entry points: built in one kustomize process
 
 
-def _build(todo: list[Target]) -> list[tuple[Target, bytes]]:
-    batch = [t for t in todo if t.label.startswith(BATCHED)]
-    together = kustomize.build_many([t.path for t in batch]) if len(batch) > 1 else None
-    alone = [t for t in todo if together is None or t not in batch]
-    with Progress(len(alone), "built") as progress, ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
-        def build(target: Target) -> tuple[Target, bytes]:
-            output = kustomize.build(target.path)
+def _build(root: Path, todo: list[Target]) -> list[tuple[Target, bytes, list[str]]]:
+    """Build and read each directory: every overlay in its own kustomize process (the sites share object
+    names), every site's entry points in one more, one by one if that one fails (a conflict, an error to name).
+    Reading the output (Python) overlaps the other builds (processes), one thread more than cores."""
+    batch = [t for t in todo if t.label.startswith(BATCHED)] if sum(t.label.startswith(BATCHED) for t in todo) > 1 else []
+    alone = [t for t in todo if t not in batch]
+    with Progress(len(todo), "built") as progress, ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) + 1) as pool:
+        def read(target: Target, output: bytes) -> tuple[Target, bytes, list[str]]:
+            docs = [d for d in yaml.load_all(output, Loader=yaml.CSafeLoader) if isinstance(d, dict)]
+            _check_semantics(target, docs)
             progress.advance(target.label)
-            return target, output
+            return target, _without_sops_metadata(output, docs), _unsealed_references(target, docs)
 
+        def build(target: Target) -> tuple[Target, bytes, list[str]]:
+            if target.path != root:
+                check_yaml_files(root, [target.path])
+            return read(target, kustomize.build(target.path))
+
+        def build_together(targets: list[Target]) -> dict[Path, bytes] | None:
+            check_yaml_files(root, [t.path for t in targets])
+            return kustomize.build_many([t.path for t in targets])
+
+        together = pool.submit(build_together, batch) if batch else None
         builds = list(pool.map(build, alone))
-    if together is not None:
-        builds += [(t, together[t.path]) for t in batch]
+        built = together.result() if together is not None else None
+        if built is None:
+            builds += list(pool.map(build, batch))
+        else:
+            builds += list(pool.map(lambda t: read(t, built[t.path]), batch))
     return builds
 
 
@@ -152,7 +166,8 @@ def _unsealed_references(target: Target, docs: list[dict]) -> list[str]:
 
 
 def validate_sites(repo: Repo, sites: list[str], *, fleet: bool, warnings: list[str] | None = None) -> tuple[int, int]:
-    return validate_tree(repo.root, sites, fleet=fleet, warnings=warnings, cache_dir=cache_dir(repo))
+    return validate_tree(repo.root, sites, fleet=fleet, warnings=warnings, cache_dir=cache_dir(repo),
+                         index_file=cache_dir(repo) / "index.json")
 
 
 def cache_dir(repo: Repo) -> Path:

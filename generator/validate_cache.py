@@ -135,9 +135,50 @@ class _Inputs:
         return digest.hexdigest()
 
 
-def target_keys(root: Path, targets: list[tuple[str, Path]]) -> dict[str, str | None]:
+def _signature(path: str) -> list[int]:
+    stat = os.lstat(path)
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+
+
+def target_keys(root: Path, targets: list[tuple[str, Path]], index_file: Path | None = None) -> dict[str, str | None]:
+    """Each directory's key. With ``index_file``, a key worked out before is reused while every file it was
+    worked out from keeps its stat signature (size, mtime, ctime, inode), so an unchanged fleet is neither
+    read nor parsed; the index never holds a directory reached through a symlink."""
     inputs = _Inputs(root)
-    return {label: inputs.key(path, label) for label, path in targets}
+    index: dict[str, Any] = {}
+    if index_file is not None:
+        try:
+            index = json.loads(index_file.read_text())
+        except (OSError, ValueError):
+            index = {}
+        if not isinstance(index, dict) or index.get("env") != environment_digest() or index.get("root") != inputs.root:
+            index = {}
+    known: dict[str, Any] = index.get("targets", {}) if isinstance(index.get("targets"), dict) else {}
+    keys: dict[str, str | None] = {}
+    fresh: dict[str, Any] = {}
+    for label, path in targets:
+        entry = known.get(label)
+        if isinstance(entry, dict) and isinstance(entry.get("inputs"), dict) and isinstance(entry.get("key"), str):
+            try:
+                if all(_signature(file) == sig for file, sig in entry["inputs"].items()):
+                    keys[label] = entry["key"]
+                    fresh[label] = entry
+                    continue
+            except OSError:
+                pass
+        keys[label] = inputs.key(path, label)
+        files = inputs.dirs.get(os.path.realpath(path))
+        if keys[label] is not None and files is not None and not any(os.path.islink(f) for f in files) \
+                and os.path.realpath(path) == os.path.abspath(path):
+            fresh[label] = {"key": keys[label], "inputs": {f: _signature(f) for f in sorted(files)}}
+    merged = {label: entry for label, entry in known.items() if label not in keys or label in fresh}
+    merged.update(fresh)  # the directories of other sites, not read this time, stay as they were
+    if index_file is not None and merged != known:
+        index_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = index_file.with_name(f".{index_file.name}.{os.getpid()}")
+        tmp.write_text(json.dumps({"env": environment_digest(), "root": inputs.root, "targets": merged}))
+        os.replace(tmp, index_file)
+    return keys
 
 
 class ValidateCache:

@@ -113,15 +113,17 @@ def own_domain(site_yaml: str, index: int) -> str:
 
 
 def make_fleet(root: Path, count: int) -> str:
-    """``count`` sites, each with its own age key, sealing certificate and sops file; returns the identities."""
+    """``count`` sites, each with its own age recipient, sealing certificate and sops file; returns the path of the
+    operator's age identity (every sops file is encrypted for its site's recipient and the operator's)."""
     from tests.keys import age_key, sealing_pair
 
     prod = (PROJECT / "sites/prod/site.yaml").read_text()
-    keys = [age_key() for _ in range(count)]
+    keys = [age_key() for _ in range(count)]  # each site's own recipient (its cluster's, for a sops-mode site)
+    operator = age_key()  # and the operator's, as a team's .sops.yaml lists it: the one identity render uses
     names = [f"site{i:04d}" for i in range(count)]
     rules = ["creation_rules:"]
     for name, key in zip(names, keys):
-        rules += [f"  - path_regex: sites/{name}/secrets\\.sops\\.yaml$", f"    age: {key.recipient}"]
+        rules += [f"  - path_regex: sites/{name}/secrets\\.sops\\.yaml$", f"    age: {key.recipient},{operator.recipient}"]
     (root / "sites").mkdir(parents=True)
     (root / ".sops.yaml").write_text("\n".join(rules) + "\n")
 
@@ -135,7 +137,7 @@ def make_fleet(root: Path, count: int) -> str:
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         list(pool.map(one, range(count)))
-    identities = "\n".join(k.identity for k in keys) + "\n"
+    identities = operator.identity + "\n"
     key_file = root.parent / "age.txt"
     key_file.write_text(identities)
     key_file.chmod(0o600)

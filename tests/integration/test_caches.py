@@ -42,7 +42,7 @@ class Fleet:
         return {p.stem: p.stat().st_ino for p in directory.glob("*.json")}
 
     def validate_records(self) -> set[str]:
-        return {p.name for p in (self.root / ".generator/cache/validate").rglob("*.json")}
+        return {p.name for p in (self.root / ".generator/cache/validate").glob("*/*.json")}
 
 
 @pytest.fixture
@@ -170,12 +170,17 @@ def test_edited_outputs_and_corrupt_records_are_caught(fleet: Fleet) -> None:
     fleet.run("render", "--all")
     assert record.read_text().startswith('{"version":')
 
-    for path in (fleet.root / ".generator/cache/validate").rglob("*.json"):
+    for path in (fleet.root / ".generator/cache/validate").glob("*/*.json"):
         path.write_text('{"key": "tampered", "resources": 1, "warnings": []}')
     fleet.run("validate", "--all")
     assert "kubectl" in fleet.calls()  # a record for another key is no record
     fleet.run("validate", "--all")
     assert fleet.calls() == []
+
+    index = fleet.root / ".generator/cache/validate/index.json"  # the stat index of each directory's key
+    index.write_text("[1, 2")
+    fleet.run("validate", "--all")
+    assert fleet.calls() == [] and index.read_text().startswith('{"env":')  # keys hashed again, all still valid
 
 
 def test_a_broken_overlay_is_never_cached_as_valid(fleet: Fleet) -> None:
