@@ -89,8 +89,31 @@ def validate(ctx: click.Context, sites: tuple[str, ...], all_sites: bool) -> Non
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def doctor(as_json: bool) -> None:
-    """Which tools are found, their versions, and what is missing."""
+@click.option("--cluster", "live", is_flag=True, help="Check a live cluster for what the tree needs (read-only).")
+@click.option("--context", default=None, metavar="NAME", help="kubeconfig context (with --cluster).")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None, help="With --cluster.")
+@click.option("--site", "sites", multiple=True, metavar="NAME", help="With --cluster: these sites (default: all).")
+@click.pass_context
+def doctor(ctx: click.Context, as_json: bool, live: bool, context: str | None, kubeconfig: Path | None,
+           sites: tuple[str, ...]) -> None:
+    """Which tools are found, their versions, and what is missing; with --cluster, what a live cluster lacks."""
+    if live:
+        from generator.cluster_doctor import doctor_cluster
+
+        repo = _repo(ctx)
+        for site in sites:
+            repo.check_site_name(site)
+        checks, healthy = doctor_cluster(repo, list(sites) or repo.site_names(), context=context, kubeconfig=kubeconfig)
+        if as_json:
+            click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+        else:
+            for check in checks:
+                click.echo(check.line())
+            failed = sum(c.status != "ok" for c in checks)
+            click.echo(f"{len(checks) - failed} ok, {failed} to fix" if failed else f"all {len(checks)} checks ok")
+        ctx.exit(0 if healthy else 1)
+    elif context or kubeconfig or sites:
+        raise click.UsageError("--context, --kubeconfig and --site go with --cluster")
     from generator.doctor import check_tools
 
     rows = check_tools()
@@ -248,6 +271,23 @@ def secrets_list(ctx: click.Context, site: str) -> None:
     from generator.secrets.commands import secrets_list as run
 
     ctx.exit(run(_repo(ctx), site))
+
+
+@secrets.command("git-credential")
+@click.option("--ssh-key", "ssh_key", type=click.Path(dir_okay=False, path_type=Path),
+              help="The deploy key's private half (ssh:// repositories).")
+@click.option("--known-hosts", "known_hosts", type=click.Path(dir_okay=False, path_type=Path),
+              help="ssh-keyscan output for the git server (Flux checks the host key against it).")
+@click.option("--token-stdin", is_flag=True, help="Read an access token from stdin (https:// repositories).")
+@click.option("--username", default=None, help="The token's user (default: git).")
+@click.pass_context
+def secrets_git_credential(ctx: click.Context, ssh_key: Path | None, known_hosts: Path | None, token_stdin: bool,
+                           username: str | None) -> None:
+    """Store the engines' credential for the GitOps repository in platform/git.sops.yaml (sealed by render)."""
+    from generator.secrets.commands import git_credential as run, read_value
+
+    token = read_value(click.get_text_stream("stdin")) if token_stdin else None
+    ctx.exit(run(_repo(ctx), ssh_key=ssh_key, known_hosts=known_hosts, token=token, username=username))
 
 
 @secrets.command("rotate")

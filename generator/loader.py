@@ -55,7 +55,7 @@ def load_site_file(path: Path, *, display: str | None = None, root: Path | None 
     try:
         return Site.model_validate(to_plain(tree))
     except ValidationError as exc:
-        raise _site_error(shown, tree, exc) from exc
+        raise settings_error(shown, tree, exc, Site) from exc
 
 
 def read_mapping(path: Path, shown: str, *, empty: str, what: str, root: Path | None = None) -> dict[str, Any]:
@@ -72,7 +72,7 @@ def read_mapping(path: Path, shown: str, *, empty: str, what: str, root: Path | 
     return tree
 
 
-def _site_error(shown: str, tree: Any, exc: ValidationError) -> SiteError:
+def settings_error(shown: str, tree: Any, exc: ValidationError, model: Any) -> SiteError:  # noqa: ANN401
     """The most useful error, with its field path (camelCase, as written) and its line."""
     errors = sorted(exc.errors(include_url=False), key=_rank)
     first = errors[0]
@@ -87,7 +87,7 @@ def _site_error(shown: str, tree: Any, exc: ValidationError) -> SiteError:
     field = _format_path(path)
     problem = _problem(first)
     if first["type"] == "extra_forbidden":
-        problem += _suggestion(path[-1] if path else "", first)
+        problem += _suggestion(path[-1] if path else "", first, model)
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return SiteError(shown, problem + more, field=field or "(top level)", line=line_of(tree, path))
 
@@ -116,10 +116,8 @@ def _real_path(tree: Any, loc: tuple[Any, ...], *, missing: bool) -> tuple[Any, 
     return tuple(path)
 
 
-def _suggestion(key: Any, error: dict[str, Any]) -> str:
-    from generator.model import Site
-
-    known = _known_keys(Site, tuple(error["loc"])[:-1])
+def _suggestion(key: Any, error: dict[str, Any], model: Any) -> str:  # noqa: ANN401
+    known = _known_keys(model, tuple(error["loc"])[:-1])
     close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 

@@ -709,14 +709,8 @@ class Site(Model):
                         raise rule_error(f"router.{field}.{index}", f"{', '.join(map(repr, unknown))} is not in models "
                                          "(generalSettings.storeModelInDb is false, so no model comes from the UI)")
         self._serving_rules()
-        flux = self.gitops.flux
-        if flux.enabled and flux.url.startswith("ssh://") and not flux.secret_ref:
-            raise rule_error(
-                "gitops.flux.secretRef",
-                f"the ssh:// source {flux.url} needs secretRef, a Secret in {flux.namespace} with 'identity' and "
-                "'known_hosts': without one source-controller answers \"invalid 'ssh' auth option: 'identity' is "
-                "required\" and never fetches (or use an https:// URL)",
-            )
+        # an ssh:// source without a credential is refused where the repository's credential is known
+        # (platform_tree.with_git_access): the sealed one in platform/git.sops.yaml is the usual way out
         return self
 
     def _serving_rules(self) -> None:

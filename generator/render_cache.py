@@ -28,7 +28,9 @@ from generator.layout import BASE_DIR, FLEET_DIR, ROOT_KUSTOMIZATION, Repo, site
 VERSION = 1
 PACKAGE = Path(__file__).resolve().parent
 SHARED = "_fleet"  # the shared record's name (never a site name: those cannot start with '_')
+SHARED_OUTPUTS = (BASE_DIR, FLEET_DIR, "deploy/platform", ROOT_KUSTOMIZATION)
 SITE_INPUTS = ("site.yaml", "secrets.sops.yaml", "sealing-cert.pem")
+REPO_INPUTS = (".sops.yaml", "platform.yaml", "platform/git.sops.yaml", "platform/sealing-cert.pem")
 
 
 def code_digest() -> str:
@@ -78,8 +80,14 @@ class RenderCache:
 
     @cached_property
     def _repo_inputs(self) -> bytes:
-        sops_rules = self.repo.root / ".sops.yaml"
-        return sops_rules.read_bytes() if sops_rules.is_file() else b"-"
+        """The repository-level inputs every site's render reads: sops rules, platform settings, the engines'
+        git credential and certificate (a site's Flux source names the credential's Secret)."""
+        digest = hashlib.sha256()
+        for rel in REPO_INPUTS:
+            path = self.repo.root / rel
+            digest.update(f"\0{rel}\0".encode())
+            digest.update(path.read_bytes() if path.is_file() else b"-")
+        return digest.digest()
 
     def site_key(self, name: str) -> str:
         digest = hashlib.sha256(f"{self.code}\0{name}\0".encode())
@@ -134,7 +142,7 @@ class RenderCache:
         return self.fresh(name, key, site_output_dirs(name))
 
     def fresh_fleet(self, key: str) -> dict[str, Any] | None:
-        return self.fresh(SHARED, key, (BASE_DIR, FLEET_DIR, ROOT_KUSTOMIZATION))
+        return self.fresh(SHARED, key, SHARED_OUTPUTS)
 
     def store(self, name: str, key: str, rels: tuple[str, ...], model: str | None = None) -> None:
         files = {rel: _signature(path) for rel, path in _files_under(self.repo.root, rels).items()}
@@ -148,7 +156,7 @@ class RenderCache:
         self.store(name, key, site_output_dirs(name), model)
 
     def store_fleet(self, key: str) -> None:
-        self.store(SHARED, key, (BASE_DIR, FLEET_DIR, ROOT_KUSTOMIZATION))
+        self.store(SHARED, key, SHARED_OUTPUTS)
 
     def forget(self, name: str) -> None:
         (self.directory / f"{name}.json").unlink(missing_ok=True)

@@ -17,8 +17,11 @@ from generator.errors import GeneratorError
 from generator.layout import BASE_DIR, FLEET_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
 from generator.loader import load_site
 from generator.model import Site
+from generator.platform import PlatformSettings, load_platform, platform_namespaces
+from generator.platform_tree import platform_files, with_git_access
 from generator.progress import Progress
 from generator.render import render_base, render_fleet, render_site
+from generator.render.platform import PLATFORM_DIR, platform_engines
 from generator.render_cache import RenderCache, Survey, orphans, survey
 from generator.secrets.keys import check_licensed
 from generator.secrets.sealing import overlay_secret
@@ -47,20 +50,21 @@ class SiteRender:
     stale: str | None = None
 
 
-def render_one(repo: Repo, name: str, *, seal: bool, site: Site | None = None) -> SiteRender:
+def render_one(repo: Repo, name: str, *, seal: bool, settings: PlatformSettings, site: Site | None = None) -> SiteRender:
     """One site, whole: read and check it, seal its secret (only the keys that changed), render its files."""
     if site is None:
         site = load_site(repo, name)
         check_licensed(repo, name, site)
+    site = with_git_access(repo, name, site, settings)
     secret = overlay_secret(repo, name, site, seal=seal)
     files = render_site(name, site, extra_resources=secret.files)
     return SiteRender(name, site, files, secret.warnings, secret.resealed, secret.reused, secret.stale)
 
 
-def _render_in_worker(root: str, name: str, seal: bool) -> SiteRender | tuple[int, str]:
+def _render_in_worker(root: str, name: str, seal: bool, settings: PlatformSettings) -> SiteRender | tuple[int, str]:
     """A pool worker's share; an expected failure travels back as (exit status, message)."""
     try:
-        return render_one(Repo(Path(root)), name, seal=seal)
+        return render_one(Repo(Path(root)), name, seal=seal, settings=settings)
     except GeneratorError as exc:
         return exc.exit_code, exc.message
 
@@ -68,7 +72,7 @@ def _render_in_worker(root: str, name: str, seal: bool) -> SiteRender | tuple[in
 POOL_FROM = 8  # sites: below this, starting the workers costs more than it saves
 
 
-def render_many(repo: Repo, names: list[str], *, seal: bool) -> dict[str, SiteRender]:
+def render_many(repo: Repo, names: list[str], *, seal: bool, settings: PlatformSettings) -> dict[str, SiteRender]:
     """Every named site, spread over the cores when there are many (sealing calls kubeseal once per site).
     The first failure in name order is raised, as a serial render would."""
     workers = min(2 * (os.cpu_count() or 1), len(names))  # twice the cores: sealing mostly waits on sops and kubeseal
@@ -77,12 +81,12 @@ def render_many(repo: Repo, names: list[str], *, seal: bool) -> dict[str, SiteRe
     try:
         if (os.cpu_count() or 1) < 2 or len(names) < POOL_FROM:
             for name in names:
-                results[name] = render_one(repo, name, seal=seal)
+                results[name] = render_one(repo, name, seal=seal, settings=settings)
                 progress.advance(name)
         else:
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = {pool.submit(_render_in_worker, str(repo.root), name, seal): name for name in names}
+                futures = {pool.submit(_render_in_worker, str(repo.root), name, seal, settings): name for name in names}
                 for future in as_completed(futures):
                     results[futures[future]] = future.result()
                     progress.advance(futures[future])
@@ -100,13 +104,16 @@ def render_many(repo: Repo, names: list[str], *, seal: bool) -> dict[str, SiteRe
 def desired_tree(repo: Repo, sites: dict[str, Site], *, everything: bool, seal: bool = True,
                  notes: list[str] | None = None, stale: list[str] | None = None) -> tuple[Scope, dict[str, bytes]]:
     """What the rendered tree should hold for these (already loaded) sites, and the part of the tree that covers."""
-    rendered = {name: render_one(repo, name, seal=seal, site=site) for name, site in sites.items()}
+    settings = load_platform(repo)
+    rendered = {name: render_one(repo, name, seal=seal, settings=settings, site=site) for name, site in sites.items()}
     others = {} if everything else _models(repo, [n for n in repo.site_names() if n not in sites], RenderCache(repo))
-    return _tree(repo, rendered, {**others, **sites}, everything=everything, notes=notes, stale=stale)
+    fleet = {**others, **{name: result.site for name, result in rendered.items()}}
+    return _tree(repo, rendered, fleet, settings, everything=everything, seal=seal, notes=notes, stale=stale)
 
 
-def _tree(repo: Repo, rendered: dict[str, SiteRender], fleet: dict[str, Site], *, everything: bool,
-          notes: list[str] | None, stale: list[str] | None) -> tuple[Scope, dict[str, bytes]]:
+def _tree(repo: Repo, rendered: dict[str, SiteRender], fleet: dict[str, Site], settings: PlatformSettings, *,
+          everything: bool, seal: bool, notes: list[str] | None, stale: list[str] | None
+          ) -> tuple[Scope, dict[str, bytes]]:
     files: dict[str, bytes] = dict(render_base())
     dirs: list[str] = [BASE_DIR]
     sealed_sites = 0
@@ -126,8 +133,10 @@ def _tree(repo: Repo, rendered: dict[str, SiteRender], fleet: dict[str, Site], *
         notes.append(f"sealed the secrets of {sealed_sites} site(s) anew (one kubeseal call each)")
     if everything:
         dirs.extend(orphans(repo, set(fleet)))
-    files.update(render_fleet(dict(sorted(fleet.items()))))
-    return Scope(tuple(sorted({*dirs, FLEET_DIR})), (ROOT_KUSTOMIZATION,)), files
+    platform = platform_files(repo, fleet, settings, seal=seal, stale=stale)
+    files.update(platform)
+    files.update(render_fleet(dict(sorted(fleet.items())), platform_engines(platform), platform_namespaces(settings)))
+    return Scope(tuple(sorted({*dirs, FLEET_DIR, PLATFORM_DIR})), (ROOT_KUSTOMIZATION,)), files
 
 
 SEAL_NOTES = 10  # sites: a fleet's first render says how many were sealed, not each one
@@ -161,11 +170,12 @@ def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout, kno
     keys = known.keys
     fresh = {name: known.fresh[name] for name in names if name in known.fresh}
     misses = [name for name in names if name not in fresh]
-    rendered = render_many(repo, misses, seal=writing)  # any invalid site stops here; nothing written
+    settings = load_platform(repo)
+    rendered = render_many(repo, misses, seal=writing, settings=settings)  # any invalid site stops here; nothing written
     fleet = {**_models(repo, [n for n in keys if n not in rendered], cache, keys), **{n: r.site for n, r in rendered.items()}}
     notes: list[str] = []
     stale: list[str] = []
-    scope, desired = _tree(repo, rendered, fleet, everything=everything, notes=notes, stale=stale)
+    scope, desired = _tree(repo, rendered, fleet, settings, everything=everything, seal=writing, notes=notes, stale=stale)
     for note in notes:
         print(note, file=sys.stderr)
     kept = sum(len(record["files"]) for record in fresh.values())  # fresh sites: outside the scope, untouched

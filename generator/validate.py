@@ -18,6 +18,9 @@ from generator.tools import kubeconform, kustomize
 from generator.validate_cache import ValidateCache, target_keys
 
 
+PLATFORM_TARGETS = ("deploy/platform/sealed-secrets", "deploy/platform/argocd", "deploy/platform/flux")
+
+
 @dataclass(frozen=True)
 class Target:
     label: str  # what the user sees: a directory relative to the repository root
@@ -34,7 +37,7 @@ def targets(root: Path, sites: list[str], *, fleet: bool) -> list[Target]:
             raise ValidationFailed(f"overlays/{site}: not rendered yet; run 'generator render --site {site}'")
     if fleet and (root / "kustomization.yaml").is_file():
         found.append(Target("kustomization.yaml (fleet)", root))
-        for rel in (ARGO_FLEET_DIR, FLUX_FLEET_DIR, FLUX_ENTRY):
+        for rel in (ARGO_FLEET_DIR, FLUX_FLEET_DIR, FLUX_ENTRY, *PLATFORM_TARGETS):
             if (root / rel / "kustomization.yaml").is_file():
                 found.append(Target(rel, root / rel))
     return found

@@ -16,7 +16,15 @@ PROJECT = Path(__file__).resolve().parents[1]
 OUTPUT_ROOTS = ("base", "overlays", "deploy", "kustomization.yaml")
 
 
+EXTERNAL_GIT = "gitCredential: external\n"  # platform.yaml: the engines' git credential is the operator's own
+
+
 def build_file_tree(root: Path, spec: dict[str, str | bytes]) -> None:
+    """Files under ``root``. A site repository made here without a platform.yaml gets one saying the engines'
+    git credential is made outside git (as `flux bootstrap` does); the tests of that check bring their own."""
+    if any(rel.startswith("sites/") for rel in spec) and "platform.yaml" not in spec \
+            and not (root / "platform.yaml").exists():
+        spec = {**spec, "platform.yaml": EXTERNAL_GIT}
     for rel, content in spec.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +58,7 @@ def generator(repo: Path, *args: str, stdin: str | None = None, env: dict[str, s
 def copy_repo(dest: Path, *, with_output: bool = True) -> Path:
     """A copy of this repository's sites (and rendered tree) to work on."""
     shutil.copytree(PROJECT / "sites", dest / "sites")
+    shutil.copy2(PROJECT / "platform.yaml", dest / "platform.yaml")
     if with_output:
         for rel in OUTPUT_ROOTS:
             src = PROJECT / rel

@@ -25,6 +25,7 @@ from generator.yamlio import dump
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 FLEET = "litellm-fleet"
+PLATFORM = "litellm-platform"
 SOURCE, COMMAND = "sites/*/site.yaml", "generator render --all"
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 
@@ -37,17 +38,20 @@ def _out(*docs: Any) -> bytes:
     return yaml_file(SOURCE, COMMAND, *docs)
 
 
-def render_fleet(sites: dict[str, Site]) -> dict[str, bytes]:
-    """Every file of the fleet layer (and the root kustomization.yaml), for all the repository's sites."""
+def render_fleet(sites: dict[str, Site], platform: set[str] = frozenset(), platform_namespaces: tuple[str, ...] = ()
+                 ) -> dict[str, bytes]:
+    """Every file of the fleet layer (and the root kustomization.yaml), for all the repository's sites.
+    ``platform``: the engines with a platform folder to apply before every site (render/platform.py), into
+    ``platform_namespaces``."""
     argo = {n: s for n, s in sorted(sites.items()) if s.gitops.argocd.enabled}
     flux = {n: s for n, s in sorted(sites.items()) if s.gitops.flux.enabled}
     files: dict[str, bytes] = {}
     root: list[str] = []
     if argo:
-        files.update(_argocd_fleet(argo))
+        files.update(_argocd_fleet(argo, "argocd" in platform, platform_namespaces))
         root.append(ARGO_ENTRY)
     if flux:
-        files.update(_flux_fleet(flux))
+        files.update(_flux_fleet(flux, "flux" in platform))
     files["kustomization.yaml"] = _out({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": root})
     return files
 
@@ -63,7 +67,7 @@ def _shared(sites: dict[str, Site], what: str, value: Any, field: str) -> Any:  
     return values[first]
 
 
-def _argocd_fleet(sites: dict[str, Site]) -> dict[str, bytes]:
+def _argocd_fleet(sites: dict[str, Site], platform: bool, platform_namespaces: tuple[str, ...]) -> dict[str, bytes]:
     repo = _shared(sites, "repoUrl", lambda s: s.gitops.argocd.repo_url, "gitops.argocd.repoUrl")
     revision = _shared(sites, "targetRevision", lambda s: s.gitops.argocd.target_revision,
                        "gitops.argocd.targetRevision")
@@ -75,6 +79,9 @@ def _argocd_fleet(sites: dict[str, Site]) -> dict[str, bytes]:
                     SYNC_WAVE: str(s.rollout.wave)}}})} for n, s in sites.items()]
     files = {f"{ARGO_FLEET_DIR}/project-{p}.yaml": _out(app_project(p, namespace, repo, {
         n: s for n, s in sites.items() if s.gitops.argocd.project == p})) for p in projects}
+    if platform:
+        resources.insert(0, "platform.yaml")
+        files[f"{ARGO_FLEET_DIR}/platform.yaml"] = _out(*_argocd_platform(repo, revision, namespace, platform_namespaces))
     files[f"{ARGO_FLEET_DIR}/kustomization.yaml"] = _out({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
                                                          "resources": resources, "patches": patches})
     parent = obj("argoproj.io/v1alpha1", "Application", FLEET, namespace=namespace)
@@ -87,6 +94,30 @@ def _argocd_fleet(sites: dict[str, Site]) -> dict[str, bytes]:
     }
     files.update(_entry(ARGO_ENTRY, parent))
     return files
+
+
+def _argocd_platform(repo: str, revision: str, namespace: str, targets: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The platform's project and Application: the controller (cluster-wide kinds included) and Argo CD's own
+    repository credential, synced at wave -1, before every site (waves 0 and up)."""
+    project = obj("argoproj.io/v1alpha1", "AppProject", PLATFORM, namespace=namespace, annotations={SYNC_WAVE: "-2"})
+    project["spec"] = {
+        "description": "What the LiteLLM sites need from the platform: the sealed-secrets controller, git access",
+        "sourceRepos": [repo],
+        "destinations": [{"server": "https://kubernetes.default.svc", "namespace": ns} for ns in (*targets, namespace)],
+        "clusterResourceWhitelist": [{"group": "apiextensions.k8s.io", "kind": "CustomResourceDefinition"},
+                                     {"group": "rbac.authorization.k8s.io", "kind": "ClusterRole"},
+                                     {"group": "rbac.authorization.k8s.io", "kind": "ClusterRoleBinding"}],
+    }
+    app = obj("argoproj.io/v1alpha1", "Application", PLATFORM, namespace=namespace, annotations={SYNC_WAVE: "-1"})
+    app["metadata"]["finalizers"] = [ARGO_FINALIZER]
+    app["spec"] = {
+        "project": PLATFORM,
+        "source": {"repoURL": repo, "targetRevision": revision, "path": "deploy/platform/argocd"},
+        "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+        # never pruned: deleting the controller or the CRD would delete every site's Secret with it
+        "syncPolicy": {"automated": {"prune": False, "selfHeal": True}, "syncOptions": ["ServerSideApply=true"]},
+    }
+    return [project, app]
 
 
 def app_project(name: str, namespace: str, repo: str, sites: dict[str, Site]) -> dict[str, Any]:
@@ -104,7 +135,7 @@ def app_project(name: str, namespace: str, repo: str, sites: dict[str, Site]) ->
     return project
 
 
-def _flux_fleet(sites: dict[str, Site]) -> dict[str, bytes]:
+def _flux_fleet(sites: dict[str, Site], platform: bool) -> dict[str, bytes]:
     url = _shared(sites, "url", lambda s: s.gitops.flux.url, "gitops.flux.url")
     branch = _shared(sites, "branch", lambda s: s.gitops.flux.branch, "gitops.flux.branch")
     namespace = _shared(sites, "namespace", lambda s: s.gitops.flux.namespace, "gitops.flux.namespace")
@@ -112,16 +143,16 @@ def _flux_fleet(sites: dict[str, Site]) -> dict[str, bytes]:
     patches = []
     for name, site in sites.items():
         before = previous_wave(sites, site.rollout.wave)
-        if before:
+        if before or platform:
             # the site's first stage waits for the app stage of every site of the wave before (healthy:
-            # its Deployment Available), on top of its own chain setup -> migrate -> app
-            depends = [{"name": _name(n)} for n in before]
+            # its Deployment Available), on top of its own chain setup -> migrate -> app; and for the platform
+            depends = [{"name": _name(n)} for n in before] + ([{"name": PLATFORM}] if platform else [])
             patches.append({"target": {"group": "kustomize.toolkit.fluxcd.io", "kind": "Kustomization",
                                        "name": f"{_name(name)}-setup"},
                             "patch": _wave_patch("Kustomization", f"{_name(name)}-setup", {"spec": {"dependsOn": depends}},
                                                  api="kustomize.toolkit.fluxcd.io/v1")})
     doc: dict[str, Any] = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
-                           "resources": [f"../../flux/{n}" for n in sites]}
+                           "resources": (["platform.yaml"] if platform else []) + [f"../../flux/{n}" for n in sites]}
     if patches:
         doc["patches"] = patches
     source = obj("source.toolkit.fluxcd.io/v1", "GitRepository", FLEET, namespace=namespace)
@@ -130,7 +161,13 @@ def _flux_fleet(sites: dict[str, Site]) -> dict[str, bytes]:
     parent = obj("kustomize.toolkit.fluxcd.io/v1", "Kustomization", FLEET, namespace=namespace)
     parent["spec"] = {"interval": "10m", "path": f"./{FLUX_FLEET_DIR}", "prune": True,
                       "sourceRef": {"kind": "GitRepository", "name": FLEET}, "timeout": "5m"}
-    return {f"{FLUX_FLEET_DIR}/kustomization.yaml": _out(doc), **_entry(FLUX_ENTRY, source, parent)}
+    files = {f"{FLUX_FLEET_DIR}/kustomization.yaml": _out(doc), **_entry(FLUX_ENTRY, source, parent)}
+    if platform:  # the controller and Flux's git credential, Ready (wait) before any site's first stage
+        first = obj("kustomize.toolkit.fluxcd.io/v1", "Kustomization", PLATFORM, namespace=namespace)
+        first["spec"] = {"interval": "10m", "path": "./deploy/platform/flux", "prune": False, "wait": True,
+                         "sourceRef": {"kind": "GitRepository", "name": FLEET}, "timeout": "5m"}
+        files[f"{FLUX_FLEET_DIR}/platform.yaml"] = _out(first)
+    return files
 
 
 def _entry(directory: str, *docs: dict[str, Any]) -> dict[str, bytes]:

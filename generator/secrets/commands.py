@@ -152,3 +152,30 @@ def _install_cert(repo: Repo, site: str, data: bytes, shown: str, out: TextIO) -
     print(f"updated   sites/{site}/sealing-cert.pem (sha256 {cert.fingerprint[:16]}…, valid until "
           f"{cert.not_after:%Y-%m-%d}); the next render reseals every key", file=out)
     return 0
+
+
+def git_credential(repo: Repo, *, ssh_key: Path | None, known_hosts: Path | None, token: str | None,
+                   username: str | None, out: TextIO = sys.stdout) -> int:
+    """platform/git.sops.yaml: an ssh deploy key with the server's host keys, or an access token."""
+    from generator.secrets.credential import KNOWN_HOSTS, SSH_KEY, TOKEN, USERNAME, write_credential
+
+    if (ssh_key is None) == (token is None):
+        raise UsageError("give --ssh-key FILE (with --known-hosts FILE) or --token-stdin, one of the two")
+    if ssh_key is not None:
+        if known_hosts is None:
+            raise UsageError("--ssh-key needs --known-hosts FILE: Flux checks the server's host key (ssh-keyscan HOST)")
+        key = read_input(ssh_key, str(ssh_key), limit=64 * 1024).decode("utf-8", "replace")
+        if "PRIVATE KEY-----" not in key:
+            raise UsageError(f"{ssh_key}: not a private key in PEM or OpenSSH form (-----BEGIN ... PRIVATE KEY-----)")
+        hosts = read_input(known_hosts, str(known_hosts), limit=64 * 1024).decode("utf-8", "replace").strip()
+        if not hosts or any(len(line.split()) < 3 for line in hosts.splitlines() if line and not line.startswith("#")):
+            raise UsageError(f"{known_hosts}: expected known_hosts lines (HOST KEYTYPE KEY), as ssh-keyscan prints them")
+        values = {SSH_KEY: key if key.endswith("\n") else key + "\n", KNOWN_HOSTS: hosts + "\n"}
+    else:
+        if not token:
+            raise UsageError("--token-stdin: empty token on stdin; nothing written")
+        values = {TOKEN: token, USERNAME: username or "git"}
+    for key_name, status in sorted(write_credential(repo, values).items()):
+        print(f"{status:<9} {key_name}", file=out)
+    print("next: generator render --all (seals it into deploy/platform/ for each engine)", file=out)
+    return 0

@@ -86,7 +86,11 @@ class Component(_Server):
 
 
 class ControlPlane:
-    def __init__(self, workdir: Path):
+    """``bare``: a stock Thinkube before our platform folder: no sealed-secrets CRD or controller, no Flux
+    controllers (start_sealed_secrets() runs the real controller later, as the applied Deployment would)."""
+
+    def __init__(self, workdir: Path, *, bare: bool = False):
+        self.bare = bare
         self.workdir = workdir.resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._stack = contextlib.ExitStack()
@@ -127,8 +131,12 @@ class ControlPlane:
         self._platform()
         self._kube_controllers()
         self._kwok()
+        if not self.bare:
+            self._sealed_secrets()
+            self._flux()
+
+    def start_sealed_secrets(self) -> None:
         self._sealed_secrets()
-        self._flux()
 
     # -- parts ---------------------------------------------------------------
     def _write_kubeconfig(self, path: Path, user: str) -> Path:
@@ -187,7 +195,8 @@ class ControlPlane:
         """The CRDs of every kind the tree uses, the engines' namespaces, and what Thinkube's core provides."""
         if not CRDS.is_dir():
             raise ServerStartError(f"{CRDS} missing: {SETUP_HINT}")
-        self.kubectl("apply", "--server-side", "-f", str(CRDS))
+        crds = sorted(p for p in CRDS.glob("*.yaml") if not (self.bare and p.name.startswith("bitnami.com")))
+        self.kubectl("apply", "--server-side", *(arg for p in crds for arg in ("-f", str(p))))
         self.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=120s")
         classes = [{"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
                     "value": value, "globalDefault": name == "thinkube-workload",
@@ -238,7 +247,8 @@ class ControlPlane:
     def _sealed_secrets(self) -> None:
         assert self.pki is not None
         ns, sa = SEALED_SECRETS_NAMESPACE, SEALED_SECRETS_SA
-        self.kubectl("-n", ns, "create", "serviceaccount", sa)
+        if self.kubectl.run("-n", ns, "get", "serviceaccount", sa).returncode != 0:  # applied already, in a bare cluster
+            self.kubectl("-n", ns, "create", "serviceaccount", sa)
         self.kubectl("create", "clusterrolebinding", "test-sealed-secrets", "--clusterrole=cluster-admin",
                      f"--serviceaccount={ns}:{sa}")
         token_dir = self.workdir / "sealed-secrets-sa"

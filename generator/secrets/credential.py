@@ -1,0 +1,157 @@
+"""The engines' git credential: ``platform/git.sops.yaml``, sealed into the Secret each engine reads.
+
+* Flux's GitRepository ``secretRef``: ``identity`` + ``known_hosts`` for ssh://, ``username`` + ``password``
+  for https:// (source-controller's documented keys);
+* Argo CD's repository Secret, labelled ``argocd.argoproj.io/secret-type: repository``, with ``type: git``
+  and ``url`` in the clear and ``sshPrivateKey`` (or ``username`` + ``password``) sealed. Argo CD checks
+  ssh host keys against its own ``argocd-ssh-known-hosts-cm``, not this Secret.
+
+The sops file holds ``GIT_SSH_KEY`` and ``GIT_KNOWN_HOSTS``, or ``GIT_TOKEN`` (and ``GIT_USERNAME``). It is
+sealed with the engines' cluster certificate, ``platform/sealing-cert.pem``, or the one every sealed site
+shares. Zero churn as for the sites' secrets: an unchanged sops file and certificate keep the committed
+ciphertext without the age key or kubeseal; a change reseals only the keys whose HMAC changed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generator.errors import UsageError
+from generator.layout import Repo
+from generator.platform import ENGINE_CERT, GIT_SOPS_FILE
+from generator.render.common import obj, yaml_file
+from generator.secrets.cert import SealingCert, load_cert
+from generator.secrets.keys import FINGERPRINT_KEY
+from generator.secrets.sealing import CERT_SHA, FINGERPRINTS, SEALED_FOR, SOPS_SHA, _load, fingerprint
+from generator.secrets.store import SecretsFile
+from generator.tools import kubeseal
+
+FLUX_SECRET, ARGO_SECRET = "litellm-gitops-git", "litellm-gitops-repo"
+SSH_KEY, KNOWN_HOSTS, TOKEN, USERNAME = "GIT_SSH_KEY", "GIT_KNOWN_HOSTS", "GIT_TOKEN", "GIT_USERNAME"
+ARGO_SECRET_TYPE = "argocd.argoproj.io/secret-type"
+
+
+class GitCredentialFile(SecretsFile):
+    """``platform/git.sops.yaml``: a sops file like a site's, at the repository level."""
+
+    @property
+    def path(self) -> Path:
+        return self.repo.root / GIT_SOPS_FILE
+
+    @property
+    def rel(self) -> str:
+        return GIT_SOPS_FILE
+
+
+def credential_store(repo: Repo) -> GitCredentialFile:
+    return GitCredentialFile(repo, "")
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str  # flux | argocd
+    namespace: str
+    url: str  # the repository the engine reads
+
+
+def _secret_values(engine: Engine, values: dict[str, str], shown: str) -> dict[str, str]:
+    """The keys of the engine's Secret, from the sops file's."""
+    ssh = engine.url.startswith("ssh://")
+    if ssh:
+        if not values.get(SSH_KEY):
+            raise UsageError(f"{shown}: {engine.name} reads {engine.url} over ssh and the file has no {SSH_KEY}; "
+                             "run 'generator secrets git-credential --ssh-key FILE --known-hosts FILE'")
+        if engine.name == "argocd":
+            return {"sshPrivateKey": values[SSH_KEY]}
+        if not values.get(KNOWN_HOSTS):
+            raise UsageError(f"{shown}: Flux needs {KNOWN_HOSTS} for an ssh:// repository (ssh-keyscan output)")
+        return {"identity": values[SSH_KEY], "known_hosts": values[KNOWN_HOSTS]}
+    if not values.get(TOKEN):
+        raise UsageError(f"{shown}: {engine.name} reads {engine.url} over https and the file has no {TOKEN}")
+    return {"username": values.get(USERNAME) or "git", "password": values[TOKEN]}
+
+
+class NeedsSealing(Exception):
+    pass
+
+
+def sealed_credential(repo: Repo, engine: Engine, cert: SealingCert, existing: Path, *, seal: bool) -> bytes:
+    """The engine's credential as a SealedSecret file; NeedsSealing when ``seal`` is off and it is stale."""
+    store = credential_store(repo)
+    name = FLUX_SECRET if engine.name == "flux" else ARGO_SECRET
+    sealed_for = f"{engine.namespace}/{name}"
+    template = _template(engine, name)
+    previous = _load(existing)
+    annotations = previous.get("metadata", {}).get("annotations", {}) if previous else {}
+    old_data = dict(previous.get("spec", {}).get("encryptedData", {})) if previous else {}
+    sops_sha = store.digest()
+    same_target = annotations.get(SEALED_FOR) == sealed_for and annotations.get(CERT_SHA) == cert.fingerprint
+    if previous and same_target and annotations.get(SOPS_SHA) == sops_sha \
+            and previous.get("spec", {}).get("template") == template:
+        return _file(engine, name, old_data, json.loads(annotations.get(FINGERPRINTS, "{}")), cert, sops_sha, template)
+    if not seal:
+        raise NeedsSealing(f"{existing.relative_to(repo.root)} is out of date with {store.rel} (or the certificate)")
+    values = store.read()
+    fp_key = values.get(FINGERPRINT_KEY)
+    if not fp_key:
+        raise UsageError(f"{store.rel}: has no {FINGERPRINT_KEY}; set the credential with 'generator secrets git-credential'")
+    wanted = _secret_values(engine, values, store.rel)
+    prints = {k: fingerprint(fp_key, k, v) for k, v in wanted.items()}
+    old_prints = json.loads(annotations.get(FINGERPRINTS, "{}")) if same_target else {}
+    changed = sorted(k for k in wanted if old_prints.get(k) != prints[k] or k not in old_data)
+    fresh = kubeseal.seal({k: wanted[k] for k in changed}, name=name, namespace=engine.namespace, cert=cert.path)
+    data = {k: fresh[k] if k in fresh else old_data[k] for k in sorted(wanted)}
+    return _file(engine, name, data, prints, cert, sops_sha, template)
+
+
+def _template(engine: Engine, name: str) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "namespace": engine.namespace,
+                                "labels": {"app.kubernetes.io/part-of": "litellm-gitops-platform"}}
+    template: dict[str, Any] = {"metadata": metadata, "type": "Opaque"}
+    if engine.name == "argocd":
+        metadata["labels"][ARGO_SECRET_TYPE] = "repository"
+        template["data"] = {"type": "git", "url": engine.url}  # plain: Argo CD matches the Secret by url
+    return template
+
+
+def _file(engine: Engine, name: str, data: dict[str, str], prints: dict[str, str], cert: SealingCert,
+          sops_sha: str, template: dict[str, Any]) -> bytes:
+    doc = obj("bitnami.com/v1alpha1", "SealedSecret", name, namespace=engine.namespace, annotations={
+        SEALED_FOR: f"{engine.namespace}/{name}", CERT_SHA: cert.fingerprint, SOPS_SHA: sops_sha,
+        FINGERPRINTS: json.dumps(dict(sorted(prints.items())), separators=(",", ":")),
+    })
+    doc["spec"] = {"encryptedData": dict(sorted(data.items())), "template": template}
+    return yaml_file(GIT_SOPS_FILE, "generator render --all", doc)
+
+
+def engines_cert(repo: Repo, site_certs: dict[str, Path]) -> SealingCert:
+    """The certificate of the cluster the engines run in: platform/sealing-cert.pem, else the one every sealed
+    site shares."""
+    own = repo.root / ENGINE_CERT
+    if own.is_file() or own.is_symlink():
+        return load_cert(own, ENGINE_CERT, repo.root)
+    loaded = {name: load_cert(path, f"sites/{name}/sealing-cert.pem", repo.root) for name, path in site_certs.items()}
+    prints = {cert.fingerprint for cert in loaded.values()}
+    if len(prints) != 1:
+        raise UsageError(f"{GIT_SOPS_FILE}: the sites are sealed for {len(prints) or 'no'} different cluster "
+                         f"certificate(s); put the certificate of the cluster where Flux and Argo CD run in {ENGINE_CERT}")
+    return next(iter(loaded.values()))
+
+
+def write_credential(repo: Repo, values: dict[str, str]) -> dict[str, str]:
+    """Store the credential (one re-encryption); the HMAC key is added the first time."""
+    from generator.secrets.keys import GENERATED
+
+    store = credential_store(repo)
+    store.path.parent.mkdir(exist_ok=True)
+    current = store.read() if store.exists() else {}
+    if FINGERPRINT_KEY not in current:
+        values = {**values, FINGERPRINT_KEY: GENERATED[FINGERPRINT_KEY]()}
+    stale = [k for k in (SSH_KEY, KNOWN_HOSTS, TOKEN, USERNAME) if k in current and k not in values]
+    report = store.set_many(values)
+    if stale:
+        report.update({k: "kept" for k in stale})
+    return {k: v for k, v in report.items() if k != FINGERPRINT_KEY}
