@@ -7,7 +7,7 @@ VENV  := .venv
 GEN   := $(VENV)/bin/generator
 SITE  ?= prod
 
-.PHONY: setup setup-servers setup-cluster render test cluster cluster-tests e2e-tests suite-tests e2e bench bench-bootstrap check clean
+.PHONY: setup setup-servers setup-cluster render test cluster cluster-tests e2e-tests suite-tests suite-a suite-b e2e bench bench-bootstrap check clean
 
 setup:
 	bash scripts/setup.sh
@@ -32,11 +32,12 @@ test: setup-servers setup-cluster
 	$(GEN) render --all --check
 	$(GEN) validate --all
 	$(GEN) audit
-	$(MAKE) --no-print-directory -j3 --output-sync=target suite-tests e2e-tests cluster-tests
+	$(MAKE) --no-print-directory -j4 --output-sync=target suite-a suite-b e2e-tests cluster-tests
 
-# make test runs the three parts of the suite at once: the end-to-end and cluster tests mostly wait on
+# make test runs the four parts of the suite at once: the end-to-end and cluster tests mostly wait on
 # servers and controllers (their deadlines scale with the load), so they share the 2 cores well with the
-# rest (each part's output is printed whole when it ends; the slowest tests of each are listed).
+# rest, and the unit and integration tests are split in two halves (the Keycloak users in one) so that no
+# part runs alone at the end (each part's output is printed whole when it ends; the slowest tests are listed).
 cluster: setup-cluster
 	$(MAKE) --no-print-directory cluster-tests
 
@@ -46,8 +47,16 @@ cluster-tests:
 e2e-tests:
 	$(VENV)/bin/pytest -q --durations=10 tests/e2e
 
-suite-tests:
-	$(VENV)/bin/pytest -q --durations=15 --ignore=tests/cluster --ignore=tests/e2e
+SUITE_A := tests/unit $(addprefix tests/integration/,test_bootstrap.py test_servers_smoke.py test_ci_init.py \
+	test_pre_commit_hooks.py test_caches.py test_status.py test_diff_input.py test_audit_shapes.py)
+
+suite-tests: suite-a suite-b
+
+suite-a:
+	$(VENV)/bin/pytest -q --durations=10 $(SUITE_A)
+
+suite-b:
+	$(VENV)/bin/pytest -q --durations=10 tests/integration $(addprefix --ignore=,$(filter tests/integration/%,$(SUITE_A)))
 
 e2e: setup-servers
 	$(VENV)/bin/pytest -q -rA tests/e2e/test_full_flow.py::test_full_flow tests/e2e/test_pod_sandbox.py

@@ -180,11 +180,8 @@ def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout, kno
         print(note, file=sys.stderr)
     kept = sum(len(record["files"]) for record in fresh.values())  # fresh sites: outside the scope, untouched
     current_plan = plan(repo.root, scope, desired)
-    if request.check:
-        code = _report_check(current_plan, out, stale, kept)
-        if code == 0:
-            _remember(cache, keys, rendered)
-        return code
+    if request.check:  # read-only: a check records nothing, not even in the cache (a hook, a clean CI clone)
+        return _report_check(current_plan, out, stale, kept)
     if request.dry_run:
         _report(current_plan, out, verbose=request.verbose, prefix="would be ", kept=kept)
         for reason in stale:

@@ -126,6 +126,7 @@ def make_fleet(root: Path, count: int) -> str:
         rules += [f"  - path_regex: sites/{name}/secrets\\.sops\\.yaml$", f"    age: {key.recipient},{operator.recipient}"]
     (root / "sites").mkdir(parents=True)
     (root / ".sops.yaml").write_text("\n".join(rules) + "\n")
+    shutil.copy(PROJECT / "platform.yaml", root / "platform.yaml")  # as prod: the engines' git access is external
 
     def one(index: int) -> None:
         site = root / "sites" / names[index]
@@ -194,8 +195,8 @@ def touch_one_site(root: Path) -> str:
         path.write_text(text.replace("ttl: 3600\n", "ttl: 3601\n", 1))
     elif "ttl: 3601\n" in text:
         path.write_text(text.replace("ttl: 3601\n", "ttl: 3600\n", 1))
-    else:
-        path.write_text(text + f"\ncache: {{enabled: true, ttl: {3600 + time.time_ns() % 1000}}}\n")
+    else:  # a held-out site without that key: a comment still makes it a changed input, rendered again
+        path.write_text(text + f"\n# bench: changed {time.time_ns()}\n")
     return name
 
 
@@ -250,7 +251,7 @@ def report(rows: dict[str, Step | float | int]) -> list[str]:
         step = rows[label]
         assert isinstance(step, Step)
         measured = step.seconds if unit == "s" else step.seconds / base
-        if sites in (200, None) or (unit == "floor" and sites >= 50):  # the absolute targets are set at 200 sites
+        if sites in (200, None):  # the issue sets its targets on a 200-site fleet (and on a held-out one)
             ok = measured <= limit
             print(f"target {label}: {measured:.2f}{'s' if unit == 's' else 'x'} <= {limit}{'s' if unit == 's' else 'x'}: "
                   f"{'ok' if ok else 'MISSED'}")
@@ -269,6 +270,22 @@ def report(rows: dict[str, Step | float | int]) -> list[str]:
     return failures
 
 
+def linearity(results: dict[int, dict[str, Step | float | int]]) -> list[str]:
+    """Per-site cost of the full-work steps at the largest fleet against 200 sites: linear within 25 %."""
+    if 200 not in results or max(results) <= 200:
+        return []
+    big = max(results)
+    failures = []
+    for label in ("cold render", "check, fresh clone", "validate --all, cold"):
+        small_step, big_step = results[200][label], results[big][label]
+        assert isinstance(small_step, Step) and isinstance(big_step, Step)
+        ratio = (big_step.seconds / big) / (small_step.seconds / 200)
+        print(f"linear {label}: {1000 * big_step.seconds / big:.1f} ms a site at {big} sites, "
+              f"{1000 * small_step.seconds / 200:.1f} ms at 200: {ratio:.2f}x {'ok' if ratio <= 1.25 else 'MISSED'}")
+        failures += [] if ratio <= 1.25 else [f"{big} sites: {label} grows faster than the fleet"]
+    return failures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("counts", nargs="*", type=int)
@@ -277,6 +294,7 @@ def main() -> int:
     failures: list[str] = []
     print(f"machine: {WORKERS} cores; tools: {', '.join(f'{t}={require(t)}' for t in TOOLS)}")
     runs: list[int | None] = [None] if args.fleet else (args.counts or [1, 50, 200, 1000])
+    results: dict[int, dict[str, Step | float | int]] = {}
     for count in runs:
         work = Path(tempfile.mkdtemp(prefix="bench-"))
         try:
@@ -288,9 +306,12 @@ def main() -> int:
                 key_file = make_fleet(root, count)
                 os.environ["SOPS_AGE_KEY_FILE"] = key_file
                 print(f"(made {count} sites with their own keys in {time.perf_counter() - start:.1f} s)", flush=True)
-            failures += report(bench(root, count))
+            rows = bench(root, count)
+            results[count or 0] = rows
+            failures += report(rows)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+    failures += linearity(results)
     print("\nfloor = `kubectl kustomize` of every overlay, {WORKERS} at a time, plus one `kubeconform -strict` "
           "pass over the output; x floor = wall / floor of the same fleet in the same run".replace("{WORKERS}", str(WORKERS)))
     for failure in failures:

@@ -44,6 +44,7 @@ def _doctor(root: Path, cluster: ControlPlane, env: dict[str, str]) -> tuple[int
     text = generator(root, "doctor", "--cluster", "--kubeconfig", str(cluster.kubeconfig), env=env)
     result = generator(root, "doctor", "--cluster", "--json", "--kubeconfig", str(cluster.kubeconfig), env=env)
     assert result.code in (0, 1) and text.code == result.code, result.text + text.text
+    print(f"$ generator doctor --cluster\n{text.out}")  # pytest -s shows what an operator sees at each step
     checks = json.loads(result.out)
     assert [line.split()[0] for line in text.out.splitlines()[:-1]] == [c["status"] for c in checks]
     return result.code, {c["what"]: c["status"] for c in checks}

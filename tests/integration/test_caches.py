@@ -45,8 +45,10 @@ class Fleet:
         return {p.name for p in (self.root / ".generator/cache/validate").glob("*/*.json")}
 
 
-@pytest.fixture
-def fleet(tmp_path: Path) -> Fleet:
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
+    """Two sealed sites, rendered and validated once for the module; each test works on a copy."""
+    tmp_path = tmp_path_factory.mktemp("caches")
     root = tmp_path / "repo"
     key = age_key()
     files = {f"sites/{name}/site.yaml": MINIMAL_SITE + f"namespace: llm-{name}\n" for name in SITES}
@@ -62,11 +64,20 @@ def fleet(tmp_path: Path) -> Fleet:
         (shims / tool).write_text(f'#!/bin/sh\necho {tool} >> "{log}"\nexec "{real}" "$@"\n')
         (shims / tool).chmod(0o755)
     env = {"SOPS_AGE_KEY": key.identity, "SOPS_AGE_KEY_FILE": "/nonexistent", "GENERATOR_TOOLS_PATH": str(shims)}
-    made = Fleet(root, env, log)
+    fleet = Fleet(root, env, log)
     for name in SITES:
-        made.run("secrets", "init", "--site", name)
-    made.run("render", "--all")
-    return made
+        fleet.run("secrets", "init", "--site", name)
+    fleet.run("render", "--all")
+    return fleet
+
+
+@pytest.fixture
+def fleet(made: Fleet, tmp_path: Path) -> Fleet:
+    root = Path(shutil.copytree(made.root, tmp_path / "repo", symlinks=True))
+    copy = Fleet(root, made.env, made.log)
+    copy.run("render", "--all")  # new inodes: every site rendered once more (keyless) and recorded again
+    assert "kubeseal" not in copy.calls() and "sops" not in copy.calls()
+    return copy
 
 
 def test_nothing_changed_nothing_done(fleet: Fleet) -> None:

@@ -56,10 +56,11 @@ def test_flux_applies_the_waves_in_order(fleet: Path) -> None:
     ordered = sorted(WAVES, key=lambda s: (start[s], s))
     assert [WAVES[s] for s in ordered] == sorted(WAVES.values()), start
     assert start["eu"] == start["us"] > start["canary"] and start["late"] > start["eu"]
-    # each wave waits for the app stage (a Ready Deployment) of every site of the wave before, nothing else
-    assert depends["litellm-eu-setup"] == depends["litellm-us-setup"] == {"litellm-canary"}
-    assert depends["litellm-late-setup"] == {"litellm-eu", "litellm-us"}  # wave 2 is empty: 3 follows 1
-    assert depends["litellm-canary-setup"] == set()
+    # each wave waits for the app stage (a Ready Deployment) of every site of the wave before, and every site
+    # for the platform (the sealed-secrets controller, deploy/platform/flux), nothing else
+    assert depends["litellm-eu-setup"] == depends["litellm-us-setup"] == {"litellm-canary", "litellm-platform"}
+    assert depends["litellm-late-setup"] == {"litellm-eu", "litellm-us", "litellm-platform"}  # wave 2 is empty: 3 follows 1
+    assert depends["litellm-canary-setup"] == {"litellm-platform"} and depends["litellm-platform"] == set()
     # the site's own entry point (registered alone) carries no wave: it depends on its site file only
     alone = {d["metadata"]["name"]: d for d in _docs(fleet / "deploy/flux/eu") if d["kind"] == "Kustomization"}
     assert "dependsOn" not in alone["litellm-eu-setup"]["spec"]
@@ -68,6 +69,7 @@ def test_flux_applies_the_waves_in_order(fleet: Path) -> None:
 def test_argocd_applies_the_waves_in_order_and_owns_every_application(fleet: Path) -> None:
     docs = _docs(fleet / "deploy/fleet/argocd")
     apps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Application"}
+    assert apps.pop("litellm-platform")["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] == "-1"
     assert set(apps) == {f"litellm-{s}" for s in WAVES}
     for site, wave in WAVES.items():
         app = apps[f"litellm-{site}"]

@@ -84,6 +84,7 @@ def rendered_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tree itself with `render --all --check`)."""
     root = copy_repo(tmp_path_factory.mktemp("gitops") / "repo")
     shutil.copy2(PROJECT / ".sops.yaml", root / ".sops.yaml")
+    (root / ".gitignore").write_text("/.generator/\n")  # the generator's scratch space and caches
     for args in (("schema",), ("render", "--all", "--no-validate")):
         result = generator(root, *args)
         assert result.code == 0, result.text

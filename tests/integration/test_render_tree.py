@@ -21,7 +21,7 @@ def test_committed_tree_is_current_and_valid() -> None:
     valid = generator(PROJECT, "validate", "--all")
     assert valid.code == 0, valid.text
     # the overlay, two entry points, the root, the fleet layer (Argo CD, Flux) and the Flux fleet entry
-    assert "valid: 7 kustomization(s)" in valid.out
+    assert "valid: 10 kustomization(s)" in valid.out  # the fleet's and the platform's included
 
 
 def test_rerender_writes_nothing(repo: Path) -> None:
@@ -72,7 +72,7 @@ def test_deleted_site_outputs_are_pruned_by_render_all(repo: Path) -> None:
     assert generator(repo, "render", "--all").code == 0
     assert (repo / "overlays/dev/kustomization.yaml").is_file()
     fleet = yaml.safe_load((repo / "deploy/fleet/argocd/kustomization.yaml").read_text())
-    assert fleet["resources"] == ["project-litellm.yaml", "../../argocd/dev", "../../argocd/prod"]
+    assert fleet["resources"] == ["platform.yaml", "project-litellm.yaml", "../../argocd/dev", "../../argocd/prod"]
     shutil.rmtree(repo / "sites/dev")
     result = generator(repo, "render", "--all")
     assert result.code == 0, result.text
@@ -80,8 +80,8 @@ def test_deleted_site_outputs_are_pruned_by_render_all(repo: Path) -> None:
         assert not (repo / rel).exists()
     # the parent Application and Kustomization no longer list it: both engines prune the site
     fleet = yaml.safe_load((repo / "deploy/fleet/argocd/kustomization.yaml").read_text())
-    assert fleet["resources"] == ["project-litellm.yaml", "../../argocd/prod"]
-    assert yaml.safe_load((repo / "deploy/fleet/flux/kustomization.yaml").read_text())["resources"] == ["../../flux/prod"]
+    assert fleet["resources"] == ["platform.yaml", "project-litellm.yaml", "../../argocd/prod"]
+    assert yaml.safe_load((repo / "deploy/fleet/flux/kustomization.yaml").read_text())["resources"] == ["platform.yaml", "../../flux/prod"]
     assert yaml.safe_load((repo / "kustomization.yaml").read_text())["resources"] == ["deploy/fleet/argocd-entry"]
 
 

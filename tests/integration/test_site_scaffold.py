@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import build_file_tree, generator
+from tests.helpers import EXTERNAL_GIT, build_file_tree, generator
 from tests.keys import age_key, sealing_pair
 
 pytestmark = pytest.mark.tools
@@ -25,6 +25,7 @@ def _tree(root: Path) -> dict[str, str]:
 def world(tmp_path: Path):
     root = tmp_path / "repo"
     (root / "sites").mkdir(parents=True)
+    (root / "platform.yaml").write_text(EXTERNAL_GIT)  # the new sites' ssh:// repository: the engines' own credential
     key = age_key()
     cert, _ = sealing_pair(tmp_path / "keys")
     return root, key, cert, {"SOPS_AGE_KEY": key.identity}
