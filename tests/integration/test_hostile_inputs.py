@@ -56,6 +56,8 @@ CORPUS = [
     ("sops-config-deep", SOPS_CONFIG, _deep("creation_rules: []\n")),
     ("sops-config-not-a-mapping", SOPS_CONFIG, "- just\n- a list\n"),
     ("sealed-secret-alias-bomb", "overlays/prod/setup/sealed-secret.yaml", _laughs("kind: SealedSecret\n")),
+    ("platform-alias-bomb", "platform.yaml", _laughs("gitCredential: external\n")),
+    ("platform-symlink-out", "platform.yaml", ("symlink", "/etc/passwd")),
 ]
 RENDER = [("render", "--site", "prod"), ("render", "--all", "--check"), ("render", "--site", "prod", "--dry-run")]
 SECRETS_COMMANDS = [("secrets", "init", "--site", "prod"), ("secrets", "list", "--site", "prod"),
@@ -68,6 +70,7 @@ COMMANDS = {
     SECRETS: [*RENDER, *SECRETS_COMMANDS, ("audit",), ("bootstrap", "--site", "prod", "--dry-run")],
     CERT: [*RENDER, ("secrets", "list", "--site", "prod"), ("cert", "import", "--site", "prod", CERT)],
     SOPS_CONFIG: [*RENDER, *SECRETS_COMMANDS],
+    "platform.yaml": [*RENDER, ("doctor", "--cluster", "--kubeconfig", "/nonexistent")],
     "overlays/prod/setup/sealed-secret.yaml": [*RENDER, ("validate", "--site", "prod"), ("validate", "--all"), ("audit",),
                                                ("secrets", "list", "--site", "prod")],
 }
