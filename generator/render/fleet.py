@@ -20,14 +20,13 @@ from generator.errors import SiteError
 from generator.layout import ARGO_ENTRY, ARGO_FLEET_DIR, FLUX_ENTRY, FLUX_FLEET_DIR
 from generator.model import Site
 from generator.render.common import obj, yaml_file
-from generator.render.gitops import ARGO_FINALIZER
+from generator.render.gitops import ARGO_FINALIZER, STAGE_LABEL, SYNC_WAVE, WAVE_LABEL
 from generator.yamlio import dump
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 FLEET = "litellm-fleet"
 PLATFORM = "litellm-platform"
 SOURCE, COMMAND = "sites/*/site.yaml", "generator render --all"
-SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 
 
 def _name(site: str) -> str:
@@ -73,17 +72,14 @@ def _argocd_fleet(sites: dict[str, Site], platform: bool, platform_namespaces: t
                        "gitops.argocd.targetRevision")
     namespace = _shared(sites, "namespace", lambda s: s.gitops.argocd.namespace, "gitops.argocd.namespace")
     projects = sorted({s.gitops.argocd.project for s in sites.values()} - {"default"})
-    resources = [f"project-{p}.yaml" for p in projects] + [f"../../argocd/{n}" for n in sites]
-    patches = [{"target": {"group": "argoproj.io", "kind": "Application", "name": _name(n)},
-                "patch": _wave_patch("Application", _name(n), {"metadata": {"annotations": {
-                    SYNC_WAVE: str(s.rollout.wave)}}})} for n, s in sites.items()]
+    resources = [f"project-{p}.yaml" for p in projects] + [f"../../argocd/{n}" for n in sites]  # each with its wave
     files = {f"{ARGO_FLEET_DIR}/project-{p}.yaml": _out(app_project(p, namespace, repo, {
         n: s for n, s in sites.items() if s.gitops.argocd.project == p})) for p in projects}
     if platform:
         resources.insert(0, "platform.yaml")
         files[f"{ARGO_FLEET_DIR}/platform.yaml"] = _out(*_argocd_platform(repo, revision, namespace, platform_namespaces))
     files[f"{ARGO_FLEET_DIR}/kustomization.yaml"] = _out({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
-                                                         "resources": resources, "patches": patches})
+                                                         "resources": resources})
     parent = obj("argoproj.io/v1alpha1", "Application", FLEET, namespace=namespace)
     parent["metadata"]["finalizers"] = [ARGO_FINALIZER]
     parent["spec"] = {
@@ -141,16 +137,16 @@ def _flux_fleet(sites: dict[str, Site], platform: bool) -> dict[str, bytes]:
     namespace = _shared(sites, "namespace", lambda s: s.gitops.flux.namespace, "gitops.flux.namespace")
     secret = _shared(sites, "secretRef", lambda s: s.gitops.flux.secret_ref, "gitops.flux.secretRef")
     patches = []
-    for name, site in sites.items():
-        before = previous_wave(sites, site.rollout.wave)
+    for wave in sorted({site.rollout.wave for site in sites.values()}):
+        before = previous_wave(sites, wave)
         if before or platform:
-            # the site's first stage waits for the app stage of every site of the wave before (healthy:
-            # its Deployment Available), on top of its own chain setup -> migrate -> app; and for the platform
+            # the wave's first stages wait for the app stage of every site of the wave before (healthy: its
+            # Deployment Available), on top of their own chain setup -> migrate -> app, and for the platform.
+            # One patch a wave, selected by label: one a site costs kustomize quadratic time in a fleet.
             depends = [{"name": _name(n)} for n in before] + ([{"name": PLATFORM}] if platform else [])
             patches.append({"target": {"group": "kustomize.toolkit.fluxcd.io", "kind": "Kustomization",
-                                       "name": f"{_name(name)}-setup"},
-                            "patch": _wave_patch("Kustomization", f"{_name(name)}-setup", {"spec": {"dependsOn": depends}},
-                                                 api="kustomize.toolkit.fluxcd.io/v1")})
+                                       "labelSelector": f"{STAGE_LABEL}=setup,{WAVE_LABEL}={wave}"},
+                            "patch": dump([{"op": "add", "path": "/spec/dependsOn", "value": depends}])})
     doc: dict[str, Any] = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
                            "resources": (["platform.yaml"] if platform else []) + [f"../../flux/{n}" for n in sites]}
     if patches:
@@ -182,8 +178,3 @@ def previous_wave(sites: dict[str, Site], wave: int) -> list[str]:
     if not lower:
         return []
     return [n for n, s in sites.items() if s.rollout.wave == max(lower)]
-
-
-def _wave_patch(kind: str, name: str, body: dict[str, Any], api: str = "argoproj.io/v1alpha1") -> str:
-    return dump({"apiVersion": api, "kind": kind, "metadata": {"name": name, **body.get("metadata", {})},
-                 **({"spec": body["spec"]} if "spec" in body else {})})

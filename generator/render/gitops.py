@@ -13,6 +13,8 @@ KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 # Argo CD's foreground form (pkg/apis/application/v1alpha1): the bare resources-finalizer.argocd.argoproj.io
 # works too, but the API server warns on a finalizer name without a path
 ARGO_FINALIZER = "resources-finalizer.argocd.argoproj.io/foreground"
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+STAGE_LABEL, WAVE_LABEL = "litellm-gitops.io/stage", "litellm-gitops.io/wave"
 
 
 def _name(site_name: str) -> str:
@@ -68,7 +70,9 @@ def flux_kustomizations(name: str, site: Site) -> list[dict[str, Any]]:
 def _flux_stage(name: str, site: Site, stage: str, ks_name: str, *, depends_on: str | None,
                 timeout: str) -> dict[str, Any]:
     flux = site.gitops.flux
-    ks = obj("kustomize.toolkit.fluxcd.io/v1", "Kustomization", ks_name, namespace=flux.namespace)
+    # the fleet selects each wave's first stages by these labels (one patch a wave, render/fleet.py)
+    ks = obj("kustomize.toolkit.fluxcd.io/v1", "Kustomization", ks_name, namespace=flux.namespace,
+             labels={STAGE_LABEL: stage, WAVE_LABEL: str(site.rollout.wave)})
     spec: dict[str, Any] = {}
     if depends_on:
         spec["dependsOn"] = [{"name": depends_on}]
@@ -85,7 +89,9 @@ def _flux_stage(name: str, site: Site, stage: str, ks_name: str, *, depends_on: 
 
 def argocd_application(name: str, site: Site) -> dict[str, Any]:
     argo = site.gitops.argocd
-    app = obj("argoproj.io/v1alpha1", "Application", _name(name), namespace=argo.namespace)
+    # the wave orders it in the fleet's parent Application; registered alone, the annotation does nothing
+    app = obj("argoproj.io/v1alpha1", "Application", _name(name), namespace=argo.namespace,
+              annotations={SYNC_WAVE: str(site.rollout.wave)})
     # deleting the Application (a site removed from git, pruned by the fleet) deletes the site's objects first
     app["metadata"]["finalizers"] = [ARGO_FINALIZER]
     sync_options = ["CreateNamespace=true"]
