@@ -145,13 +145,13 @@ def make_fleet(root: Path, count: int) -> str:
     key_file.chmod(0o600)
     env = {**os.environ, "SOPS_AGE_KEY_FILE": str(key_file), "GENERATOR_REPO": str(root)}
 
-    def init(name: str) -> None:
-        subprocess.run([sys.executable, "-c", _INIT, name], env=env, check=True, capture_output=True)
+    def init(chunk: list[str]) -> None:
+        if chunk:
+            subprocess.run([sys.executable, "-c", _INIT, *chunk], env=env, check=True, capture_output=True)
 
     # One process per worker initialises its share (a process per site would time Python start-ups).
-    chunks = [names[i::WORKERS] for i in range(WORKERS)]
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        list(pool.map(lambda chunk: [init(n) for n in chunk] if chunk else None, chunks))
+        list(pool.map(init, [names[i::WORKERS] for i in range(WORKERS)]))
     return str(key_file)
 
 
