@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from generator.errors import ValidationFailed
-from generator.inputs import check_yaml_files
+from generator.errors import UsageError, ValidationFailed
+from generator.inputs import check_yaml_files, read_input, safe_load_limited
 from generator.layout import ARGO_FLEET_DIR, FLUX_ENTRY, FLUX_FLEET_DIR, Repo
 from generator.progress import Progress
 from generator.tools import kubeconform, kustomize
@@ -28,10 +28,13 @@ class Target:
 
 
 def targets(root: Path, sites: list[str], *, fleet: bool) -> list[Target]:
+    """What to build. With the fleet, a site's entry points are built inside the fleet directory that lists
+    them (deploy/fleet/flux and deploy/fleet/argocd, as the engines apply them), not once more on their own."""
+    covered = _listed_by_fleet(root) if fleet else set()
     found: list[Target] = []
     for site in sites:
         for rel in (f"overlays/{site}", f"deploy/flux/{site}", f"deploy/argocd/{site}"):
-            if (root / rel / "kustomization.yaml").is_file():
+            if (root / rel / "kustomization.yaml").is_file() and rel not in covered:
                 found.append(Target(rel, root / rel))
         if not (root / f"overlays/{site}/kustomization.yaml").is_file():
             raise ValidationFailed(f"overlays/{site}: not rendered yet; run 'generator render --site {site}'")
@@ -41,6 +44,22 @@ def targets(root: Path, sites: list[str], *, fleet: bool) -> list[Target]:
             if (root / rel / "kustomization.yaml").is_file():
                 found.append(Target(rel, root / rel))
     return found
+
+
+def _listed_by_fleet(root: Path) -> set[str]:
+    listed: set[str] = set()
+    for directory in (ARGO_FLEET_DIR, FLUX_FLEET_DIR):
+        path = root / directory / "kustomization.yaml"
+        if not path.is_file():
+            continue
+        try:
+            doc = safe_load_limited(read_input(path, f"{directory}/kustomization.yaml", root=root),
+                                    f"{directory}/kustomization.yaml")
+        except UsageError:
+            continue  # its own build names the problem
+        resources = doc.get("resources", []) if isinstance(doc, dict) else []
+        listed |= {os.path.normpath(f"{directory}/{r}") for r in resources if isinstance(r, str)}
+    return listed
 
 
 def validate_tree(root: Path, sites: list[str], *, fleet: bool, warnings: list[str] | None = None,

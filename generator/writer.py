@@ -155,6 +155,7 @@ def apply(root: Path, work_dir: Path, scope: Scope, the_plan: Plan,
 
 def _stage(root: Path, stage: Path, scope: Scope, the_plan: Plan, borrow: tuple[str, ...] = ()) -> None:
     """The complete desired tree of the scope, plus the rest of the repo's outputs for validation."""
+    written = 0
     for rel, data in the_plan.desired.items():
         target = stage / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +164,9 @@ def _stage(root: Path, stage: Path, scope: Scope, the_plan: Plan, borrow: tuple[
             os.link(source, target)  # unchanged: keep the same inode, mtime and bytes
         else:
             _write(target, data)
+            written += 1
+    if written:
+        os.sync()  # every staged file on disk before anything is swapped in: one call, not one fsync a file
     for rel in scope.dirs:
         (stage / rel).mkdir(parents=True, exist_ok=True)
     for rel in borrow:  # a symlink, not hard links: linking would touch every file's ctime (the render cache's check)
@@ -178,9 +182,7 @@ def _stage(root: Path, stage: Path, scope: Scope, the_plan: Plan, borrow: tuple[
 
 def _write(path: Path, data: bytes) -> None:
     with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        handle.write(data)  # made durable by one sync() of the whole stage before the swap (_stage)
 
 
 def _check_writable(root: Path, dirs: list[str], files: list[str]) -> None:
