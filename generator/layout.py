@@ -70,6 +70,7 @@ ROOT_KUSTOMIZATION = "kustomization.yaml"
 FLEET_DIR = "deploy/fleet"  # the fleet layer (render/fleet.py): every site's registration and waves
 ARGO_FLEET_DIR, FLUX_FLEET_DIR = f"{FLEET_DIR}/argocd", f"{FLEET_DIR}/flux"
 ARGO_ENTRY, FLUX_ENTRY = f"{FLEET_DIR}/argocd-entry", f"{FLEET_DIR}/flux-entry"  # the parents: applied by hand, once
+PLATFORM_OUTPUT_DIR = "deploy/platform"  # what a stock Thinkube lacks (render/platform.py)
 
 
 def site_output_dirs(site: str) -> tuple[str, ...]:

@@ -1,8 +1,8 @@
 """The render cache, under ``.generator/cache/render/``: what each site's last render read and wrote.
 
 A site's record holds the digest of everything its output depends on (its site file, sops file,
-sealing certificate and extensions, the repository's ``.sops.yaml``, the generator's own code and
-pins) and the stat signature (size, mtime, ctime, inode) of every file it wrote. A site whose inputs
+sealing certificate and extensions, the repository-level inputs of ``REPO_INPUTS``, the generator's own
+code and pins) and the stat signature (size, mtime, ctime, inode) of every file it wrote. A site whose inputs
 hash the same and whose outputs still carry those signatures, with no file added, is not rendered
 again: a no-op render of a fleet reads no output file and calls no tool. The fleet layer and base
 have one shared record keyed on every site's digest.
@@ -23,12 +23,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from generator.layout import BASE_DIR, FLEET_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
+from generator.layout import BASE_DIR, FLEET_DIR, PLATFORM_OUTPUT_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
 
 VERSION = 1
 PACKAGE = Path(__file__).resolve().parent
 SHARED = "_fleet"  # the shared record's name (never a site name: those cannot start with '_')
-SHARED_OUTPUTS = (BASE_DIR, FLEET_DIR, "deploy/platform", ROOT_KUSTOMIZATION)
+SHARED_OUTPUTS = (BASE_DIR, FLEET_DIR, PLATFORM_OUTPUT_DIR, ROOT_KUSTOMIZATION)
 SITE_INPUTS = ("site.yaml", "secrets.sops.yaml", "sealing-cert.pem")
 REPO_INPUTS = (".sops.yaml", "platform.yaml", "platform/git.sops.yaml", "platform/sealing-cert.pem")
 
@@ -44,7 +44,8 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def _signature(path: str | Path) -> list[int]:
+def signature(path: str | Path) -> list[int]:
+    """What says a file was not touched since: size, mtime, ctime (user space cannot set it) and inode."""
     stat = os.lstat(path)
     return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
@@ -132,7 +133,7 @@ class RenderCache:
         if set(present) != set(files):
             return None
         try:
-            if any(_signature(path) != files[rel] for rel, path in present.items()):
+            if any(signature(path) != files[rel] for rel, path in present.items()):
                 return None
         except OSError:
             return None
@@ -145,7 +146,7 @@ class RenderCache:
         return self.fresh(SHARED, key, SHARED_OUTPUTS)
 
     def store(self, name: str, key: str, rels: tuple[str, ...], model: str | None = None) -> None:
-        files = {rel: _signature(path) for rel, path in _files_under(self.repo.root, rels).items()}
+        files = {rel: signature(path) for rel, path in _files_under(self.repo.root, rels).items()}
         record = {"version": VERSION, "key": key, "files": files, "model": model}
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self.directory / f".{name}.json.{os.getpid()}"

@@ -12,13 +12,13 @@ import yaml
 
 from generator.errors import UsageError, ValidationFailed
 from generator.inputs import check_yaml_files, read_input, safe_load_limited
-from generator.layout import ARGO_FLEET_DIR, FLUX_ENTRY, FLUX_FLEET_DIR, Repo
+from generator.layout import ARGO_FLEET_DIR, FLUX_ENTRY, FLUX_FLEET_DIR, PLATFORM_OUTPUT_DIR, Repo
 from generator.progress import Progress
 from generator.tools import kubeconform, kustomize
 from generator.validate_cache import ValidateCache, target_keys
 
 
-PLATFORM_TARGETS = ("deploy/platform/sealed-secrets", "deploy/platform/argocd", "deploy/platform/flux")
+PLATFORM_TARGETS = tuple(f"{PLATFORM_OUTPUT_DIR}/{part}" for part in ("sealed-secrets", "argocd", "flux"))
 
 
 @dataclass(frozen=True)

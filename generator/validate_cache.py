@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from generator.render_cache import code_digest
+from generator.render_cache import code_digest, signature
 from generator.tools import pinned_versions, require, schemas_dir
 
 VERSION = 1
@@ -135,11 +135,6 @@ class _Inputs:
         return digest.hexdigest()
 
 
-def _signature(path: str) -> list[int]:
-    stat = os.lstat(path)
-    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
-
-
 def target_keys(root: Path, targets: list[tuple[str, Path]], index_file: Path | None = None) -> dict[str, str | None]:
     """Each directory's key. With ``index_file``, a key worked out before is reused while every file it was
     worked out from keeps its stat signature (size, mtime, ctime, inode), so an unchanged fleet is neither
@@ -160,7 +155,7 @@ def target_keys(root: Path, targets: list[tuple[str, Path]], index_file: Path | 
         entry = known.get(label)
         if isinstance(entry, dict) and isinstance(entry.get("inputs"), dict) and isinstance(entry.get("key"), str):
             try:
-                if all(_signature(file) == sig for file, sig in entry["inputs"].items()):
+                if all(signature(file) == sig for file, sig in entry["inputs"].items()):
                     keys[label] = entry["key"]
                     fresh[label] = entry
                     continue
@@ -170,7 +165,7 @@ def target_keys(root: Path, targets: list[tuple[str, Path]], index_file: Path | 
         files = inputs.dirs.get(os.path.realpath(path))
         if keys[label] is not None and files is not None and not any(os.path.islink(f) for f in files) \
                 and os.path.realpath(path) == os.path.abspath(path):
-            fresh[label] = {"key": keys[label], "inputs": {f: _signature(f) for f in sorted(files)}}
+            fresh[label] = {"key": keys[label], "inputs": {f: signature(f) for f in sorted(files)}}
     merged = {label: entry for label, entry in known.items() if label not in keys or label in fresh}
     merged.update(fresh)  # the directories of other sites, not read this time, stay as they were
     if index_file is not None and merged != known:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.layout import PLATFORM_OUTPUT_DIR
 from generator.platform import PlatformSettings
 from generator.render.common import obj, yaml_file
 from generator.render.gitops import KUSTOMIZE_API
 
-PLATFORM_DIR = "deploy/platform"
+PLATFORM_DIR = PLATFORM_OUTPUT_DIR
 CONTROLLER_DIR = f"{PLATFORM_DIR}/sealed-secrets"
 ENGINE_DIRS = {"argocd": f"{PLATFORM_DIR}/argocd", "flux": f"{PLATFORM_DIR}/flux"}
 CONTROLLER = "sealed-secrets-controller"
