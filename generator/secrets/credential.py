@@ -25,7 +25,7 @@ from generator.platform import ENGINE_CERT, GIT_SOPS_FILE
 from generator.render.common import obj, yaml_file
 from generator.secrets.cert import SealingCert, load_cert
 from generator.secrets.keys import FINGERPRINT_KEY
-from generator.secrets.sealing import CERT_SHA, FINGERPRINTS, SEALED_FOR, SOPS_SHA, _load, fingerprint
+from generator.secrets.sealing import CERT_SHA, FINGERPRINTS, SEALED_FOR, SOPS_SHA, fingerprint, load_committed
 from generator.secrets.store import SecretsFile
 from generator.tools import kubeseal
 
@@ -84,7 +84,7 @@ def sealed_credential(repo: Repo, engine: Engine, cert: SealingCert, existing: P
     name = FLUX_SECRET if engine.name == "flux" else ARGO_SECRET
     sealed_for = f"{engine.namespace}/{name}"
     template = _template(engine, name)
-    previous = _load(existing)
+    previous = load_committed(existing)
     annotations = previous.get("metadata", {}).get("annotations", {}) if previous else {}
     old_data = dict(previous.get("spec", {}).get("encryptedData", {})) if previous else {}
     sops_sha = store.digest()

@@ -88,7 +88,7 @@ def _sealed_secret(repo: Repo, store: SecretsFile, name: str, site: Site, existi
     warning = check_validity(cert)
     if warning:
         outcome.warnings.append(warning)
-    previous = _load(existing_path)
+    previous = load_committed(existing_path)
     sealed_for = f"{site.namespace}/{SECRET_NAME}"
     annotations = previous.get("metadata", {}).get("annotations", {}) if previous else {}
     old_data: dict[str, str] = dict(previous.get("spec", {}).get("encryptedData", {})) if previous else {}
@@ -134,7 +134,7 @@ def _sops_secret(store: SecretsFile, site: Site, existing_path: Path, outcome: S
     """Flux-native: a Secret whose data is sops-encrypted for the cluster's age recipients."""
     recipients = sorted(site.secrets.flux_recipients)
     sops_sha = store.digest()
-    previous = _load(existing_path)
+    previous = load_committed(existing_path)
     annotations = previous.get("metadata", {}).get("annotations", {}) if previous else {}
     if previous and annotations.get(SOPS_SHA) == sops_sha and annotations.get(RECIPIENTS) == ",".join(recipients) \
             and previous.get("metadata", {}).get("namespace") == site.namespace:
@@ -154,7 +154,7 @@ def _sops_secret(store: SecretsFile, site: Site, existing_path: Path, outcome: S
     return header + encrypted
 
 
-def _load(path: Path) -> dict[str, Any] | None:
+def load_committed(path: Path) -> dict[str, Any] | None:
     """The committed secret file, if any: generated, but a pull request may have made it hostile."""
     if not path.is_file():
         return None
