@@ -6,9 +6,12 @@ input); anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -381,22 +384,35 @@ def audit(ctx: click.Context) -> None:
     ctx.exit(run_audit(_repo(ctx)))
 
 
-def main() -> None:
+def main() -> NoReturn:
     try:
         # Without standalone mode, click returns ctx.exit()'s code instead of exiting.
         code = cli.main(prog_name="generator", standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
+        _exit(code if isinstance(code, int) else 0)
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        _exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2)
+        _exit(2)
     except click.Abort:
         click.echo("aborted", err=True)
-        sys.exit(1)
+        _exit(1)
     except GeneratorError as exc:
         click.echo(f"error: {exc.message}", err=True)
-        sys.exit(exc.exit_code)
+        _exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        _exit(130)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit without the interpreter's teardown, as mypy does: freeing the models, schemas and caches a render
+    built took a tenth of a fleet render (90 ms). Every file is written and closed by now; the exit handlers
+    still run and the output is flushed."""
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say to it
+        code = code or 1
+    os._exit(code)

@@ -792,3 +792,18 @@ class Site(Model):
         ]
         keys += [key for key in dict.fromkeys(serving) if key and key not in keys]
         return keys
+
+    def fleet_entry(self) -> "FleetEntry":
+        return FleetEntry.model_construct(namespace=self.namespace, gitops=self.gitops, rollout=self.rollout,
+                                          secrets=self.secrets)
+
+
+class FleetEntry(Model):
+    """What the fleet layer (render/fleet.py) and the platform folder read of a site. The render cache keeps
+    it for every site, so rendering one site of a fleet validates these few fields of the others, not their
+    whole model (a tenth of the time)."""
+
+    namespace: DnsLabel = "litellm"
+    gitops: GitOps = GitOps()
+    rollout: Rollout = Rollout()
+    secrets: Secrets = Secrets()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from generator.errors import SiteError
 from generator.layout import Repo
 from generator.loader import read_mapping
-from generator.model import Site
+from generator.model import FleetEntry, Site
 from generator.platform import ENGINE_CERT, GIT_SOPS_FILE, PlatformSettings
 from generator.render.platform import ENGINE_DIRS, render_platform
 from generator.secrets.credential import FLUX_SECRET, Engine, NeedsSealing, credential_store, engines_cert, sealed_credential
@@ -39,7 +39,7 @@ def with_git_access(repo: Repo, name: str, site: Site, settings: PlatformSetting
     return site
 
 
-def platform_files(repo: Repo, fleet: dict[str, Site], settings: PlatformSettings, *, seal: bool,
+def platform_files(repo: Repo, fleet: dict[str, FleetEntry], settings: PlatformSettings, *, seal: bool,
                    stale: list[str] | None) -> dict[str, bytes]:
     engines: dict[str, Engine] = {}
     argo = [s for s in fleet.values() if s.gitops.argocd.enabled]

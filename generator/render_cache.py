@@ -18,19 +18,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from generator.layout import BASE_DIR, FLEET_DIR, PLATFORM_OUTPUT_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
 
-VERSION = 1
+VERSION = 2
 PACKAGE = Path(__file__).resolve().parent
 SHARED = "_fleet"  # the shared record's name (never a site name: those cannot start with '_')
 SHARED_OUTPUTS = (BASE_DIR, FLEET_DIR, PLATFORM_OUTPUT_DIR, ROOT_KUSTOMIZATION)
 SITE_INPUTS = ("site.yaml", "secrets.sops.yaml", "sealing-cert.pem")
 REPO_INPUTS = (".sops.yaml", "platform.yaml", "platform/git.sops.yaml", "platform/sealing-cert.pem")
+SECOND = 1_000_000_000
 
 
 def code_digest() -> str:
@@ -44,14 +47,54 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def signature(path: str | Path) -> list[int]:
-    """What says a file was not touched since: size, mtime, ctime (user space cannot set it) and inode."""
-    stat = os.lstat(path)
+def signature(path: str | Path, *, follow: bool = False) -> list[int]:
+    """What says a file was not touched since: size, mtime, ctime (user space cannot set it) and inode.
+    For a directory, mtime and ctime move whenever an entry is added, removed or renamed in it."""
+    stat = os.stat(path) if follow else os.lstat(path)
     return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
 
+def proves(now: list[int], recorded: Any, since_ns: int) -> bool:  # noqa: ANN401
+    """``now`` equals the recorded signature and can be trusted. A filesystem that keeps whole seconds
+    (no sub-second part) cannot tell a change made in the second the record was written from the state it
+    recorded, so such a timestamp proves nothing until that second is over (git's "racily clean")."""
+    if now != recorded:
+        return False
+    coarse = now[1] % SECOND == 0 or now[2] % SECOND == 0
+    return not (coarse and max(now[1], now[2]) >= since_ns - SECOND)
+
+
+def _walk(top: str, cut: int, dirs: dict[str, Any], files: dict[str, list[int]]) -> None:
+    """Each directory's signature, taken before it is listed (an entry added meanwhile moves it past the
+    record), then its files and symlinks; subdirectories alike."""
+    dirs[top[cut:]] = signature(top)
+    with os.scandir(top) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _walk(entry.path, cut, dirs, files)
+            else:
+                files[entry.path[cut:]] = signature(entry.path)
+
+
+def snapshot(root: Path, rels: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, list[int]]]:
+    """The directories (None: absent) and the files below these output paths, with their signatures."""
+    dirs: dict[str, Any] = {}
+    files: dict[str, list[int]] = {}
+    top = str(root)
+    cut = len(top) + 1
+    for rel in rels:
+        base = os.path.join(top, rel)
+        if os.path.isdir(base) and not os.path.islink(base):
+            _walk(base, cut, dirs, files)
+        elif os.path.lexists(base):
+            files[rel] = signature(base)
+        else:
+            dirs[rel] = None
+    return dirs, files
+
+
 def _files_under(root: Path, rels: tuple[str, ...]) -> dict[str, str]:
-    """Every file (or symlink) below these paths, relative to ``root``: plain strings, as a fleet has thousands."""
+    """Every file (or symlink) below these paths, relative to ``root``."""
     found: dict[str, str] = {}
     top = str(root)
     cut = len(top) + 1
@@ -65,6 +108,11 @@ def _files_under(root: Path, rels: tuple[str, ...]) -> dict[str, str]:
         elif os.path.lexists(base):
             found[rel] = base
     return found
+
+
+def _valid(record: Any) -> bool:  # noqa: ANN401
+    return isinstance(record, dict) and record.get("version") == VERSION and isinstance(record.get("key"), str) \
+        and isinstance(record.get("written"), int) and all(isinstance(record.get(k), dict) for k in ("dirs", "files", "inputs"))
 
 
 @dataclass
@@ -90,16 +138,39 @@ class RenderCache:
             digest.update(path.read_bytes() if path.is_file() else b"-")
         return digest.digest()
 
-    def site_key(self, name: str) -> str:
+    def site_inputs(self, name: str, record: dict[str, Any] | None = None) -> dict[str, list[Any]]:
+        """Each input file's signature (following a symlink) and sha256, "-" when it is not a file. A file whose
+        signature the record proves unchanged is not read again."""
+        known = record["inputs"] if record else {}
+        since = record["written"] if record else 0
+        found: dict[str, list[Any]] = {}
+        site_dir = f"{self.repo.root}/sites/{name}"
+        for input_name in SITE_INPUTS:
+            path = f"{site_dir}/{input_name}"
+            try:
+                stat = os.stat(path)
+            except OSError:
+                found[input_name] = ["-"]
+                continue
+            now = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+            entry = known.get(input_name)
+            if isinstance(entry, list) and len(entry) == 5 and proves(now, entry[:4], since):
+                found[input_name] = entry
+            elif S_ISREG(stat.st_mode):
+                with open(path, "rb") as handle:
+                    found[input_name] = [*now, hashlib.sha256(handle.read()).hexdigest()]
+            else:
+                found[input_name] = ["-"]
+        return found
+
+    def site_key(self, name: str, inputs: dict[str, list[Any]] | None = None) -> str:
+        inputs = inputs if inputs is not None else self.site_inputs(name)
         digest = hashlib.sha256(f"{self.code}\0{name}\0".encode())
         digest.update(self._repo_inputs)
-        site_dir = self.repo.site_dir(name)
         for input_name in SITE_INPUTS:
-            path = site_dir / input_name
-            digest.update(f"\0{input_name}\0".encode())
-            digest.update(path.read_bytes() if path.is_file() else b"-")
-        extensions = site_dir / "extensions"
-        if extensions.is_dir() or extensions.is_symlink():
+            digest.update(f"\0{input_name}\0{inputs[input_name][-1]}".encode())
+        site_dir = self.repo.site_dir(name)
+        if os.path.lexists(f"{site_dir}/extensions"):
             for rel, path in sorted(_files_under(site_dir, ("extensions",)).items()):
                 link = os.readlink(path) if os.path.islink(path) else ""
                 digest.update(f"\0{rel}\0{link}\0".encode())
@@ -109,52 +180,57 @@ class RenderCache:
     def fleet_key(self, keys: dict[str, str]) -> str:
         return hashlib.sha256(json.dumps([self.code, sorted(keys.items())]).encode()).hexdigest()
 
-    def _load(self, name: str) -> dict[str, Any] | None:
+    def load(self, name: str) -> dict[str, Any] | None:
+        """The record of ``name``, whatever inputs it was made from; None when there is none or it is corrupt."""
         try:
             record = json.loads((self.directory / f"{name}.json").read_text())
         except (OSError, ValueError):
             return None  # none yet, or corrupt: a miss, rebuilt by the next write
-        if not isinstance(record, dict) or record.get("version") != VERSION or not isinstance(record.get("files"), dict):
-            return None
-        return record
+        return record if _valid(record) else None
 
-    def record(self, name: str, key: str) -> dict[str, Any] | None:
-        """The record of ``name`` if it was made from these inputs (its outputs may have changed since)."""
-        record = self._load(name)
-        return record if record is not None and record.get("key") == key else None
+    def fleet_entry(self, name: str) -> str | None:
+        """What the fleet layer reads of the site (model.FleetEntry, JSON) as its last render recorded it, if
+        that render read the inputs the site has now."""
+        record = self.load(name)
+        if record is None or record["key"] != self.site_key(name, self.site_inputs(name, record)):
+            return None
+        return record.get("fleet")
 
-    def fresh(self, name: str, key: str, rels: tuple[str, ...]) -> dict[str, Any] | None:
-        """The record of ``name`` when its key matches and every output it names is as it was written."""
-        record = self.record(name, key)
-        if record is None:
-            return None
-        present = _files_under(self.repo.root, rels)
-        files = record["files"]
-        if set(present) != set(files):
-            return None
+    def unchanged(self, record: dict[str, Any]) -> bool:
+        """Every output the record names still carries its signature, and no directory gained an entry."""
+        top = str(self.repo.root)
+        since = record["written"]
         try:
-            if any(signature(path) != files[rel] for rel, path in present.items()):
-                return None
+            for rel, recorded in record["dirs"].items():
+                if recorded is None:
+                    if os.path.lexists(f"{top}/{rel}"):
+                        return False
+                elif not proves(signature(f"{top}/{rel}"), recorded, since):
+                    return False
+            return all(proves(signature(f"{top}/{rel}"), recorded, since) for rel, recorded in record["files"].items())
         except OSError:
+            return False
+
+    def fresh(self, name: str, key: str, record: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """The record of ``name`` when its key matches and every output it names is as it was written."""
+        record = record if record is not None else self.load(name)
+        if record is None or record["key"] != key:
             return None
-        return record
+        return record if self.unchanged(record) else None
 
-    def fresh_site(self, name: str, key: str) -> dict[str, Any] | None:
-        return self.fresh(name, key, site_output_dirs(name))
-
-    def fresh_fleet(self, key: str) -> dict[str, Any] | None:
-        return self.fresh(SHARED, key, SHARED_OUTPUTS)
-
-    def store(self, name: str, key: str, rels: tuple[str, ...], model: str | None = None) -> None:
-        files = {rel: signature(path) for rel, path in _files_under(self.repo.root, rels).items()}
-        record = {"version": VERSION, "key": key, "files": files, "model": model}
+    def store(self, name: str, key: str, rels: tuple[str, ...], fleet: str | None = None,
+              inputs: dict[str, list[Any]] | None = None) -> None:
+        written = time.time_ns()  # before the snapshot: a change made while it is taken is never proven away
+        dirs, files = snapshot(self.repo.root, rels)
+        record = {"version": VERSION, "key": key, "written": written, "dirs": dirs, "files": files,
+                  "inputs": inputs or {}, "fleet": fleet}
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self.directory / f".{name}.json.{os.getpid()}"
         tmp.write_text(json.dumps(record, separators=(",", ":")))
         os.replace(tmp, self.directory / f"{name}.json")
 
-    def store_site(self, name: str, key: str, model: str | None) -> None:
-        self.store(name, key, site_output_dirs(name), model)
+    def store_site(self, name: str, key: str, fleet: str | None, inputs: dict[str, list[Any]] | None = None) -> None:
+        self.store(name, key, site_output_dirs(name), fleet, inputs)
 
     def store_fleet(self, key: str) -> None:
         self.store(SHARED, key, SHARED_OUTPUTS)
@@ -175,9 +251,12 @@ def orphans(repo: Repo, live: set[str]) -> list[str]:
 
 @dataclass
 class Survey:
-    """What the cache knows before a render: every site's input digest and the records still fresh."""
+    """What the cache knows before a render: every site's inputs and key, its record (whatever it was made
+    from) and the records still fresh."""
 
     keys: dict[str, str]
+    inputs: dict[str, dict[str, list[Any]]]
+    records: dict[str, dict[str, Any]]
     fresh: dict[str, dict[str, Any]]
     fleet_fresh: bool
     fleet_files: int = 0
@@ -188,15 +267,26 @@ class Survey:
             return None
         return sum(len(record["files"]) for record in self.fresh.values()) + self.fleet_files
 
+    def fleet_entry(self, name: str) -> str | None:
+        """What the fleet layer reads of the site, as its last render recorded it (RenderCache.fleet_entry)."""
+        record = self.records.get(name)
+        return record.get("fleet") if record and record["key"] == self.keys.get(name) else None
+
 
 def survey(repo: Repo, *, everything: bool) -> Survey:
     cache = RenderCache(repo)
-    keys = {name: cache.site_key(name) for name in repo.site_names()}
+    records: dict[str, dict[str, Any]] = {}
+    inputs: dict[str, dict[str, list[Any]]] = {}
+    keys: dict[str, str] = {}
     fresh: dict[str, dict[str, Any]] = {}
-    for name, key in keys.items():
-        record = cache.fresh_site(name, key)
+    for name in repo.site_names():
+        record = cache.load(name)
         if record is not None:
+            records[name] = record
+        inputs[name] = cache.site_inputs(name, record)
+        keys[name] = cache.site_key(name, inputs[name])
+        if record is not None and cache.fresh(name, keys[name], record) is not None:
             fresh[name] = record
-    fleet = cache.fresh_fleet(cache.fleet_key(keys)) if len(fresh) == len(keys) else None
+    fleet = cache.fresh(SHARED, cache.fleet_key(keys)) if len(fresh) == len(keys) else None
     fleet_fresh = fleet is not None and not (everything and orphans(repo, set(keys)))
-    return Survey(keys, fresh, fleet_fresh, len(fleet["files"]) if fleet else 0)
+    return Survey(keys, inputs, records, fresh, fleet_fresh, len(fleet["files"]) if fleet else 0)

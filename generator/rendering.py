@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -16,7 +15,7 @@ from pydantic import ValidationError
 from generator.errors import GeneratorError
 from generator.layout import BASE_DIR, FLEET_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
 from generator.loader import load_site
-from generator.model import Site
+from generator.model import FleetEntry, Site
 from generator.platform import PlatformSettings, load_platform, platform_namespaces
 from generator.platform_tree import platform_files, with_git_access
 from generator.progress import Progress
@@ -84,6 +83,9 @@ def render_many(repo: Repo, names: list[str], *, seal: bool, settings: PlatformS
                 results[name] = render_one(repo, name, seal=seal, settings=settings)
                 progress.advance(name)
         else:
+            import multiprocessing  # here, not above: a render of one changed site starts no pool
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                 futures = {pool.submit(_render_in_worker, str(repo.root), name, seal, settings): name for name in names}
@@ -106,12 +108,13 @@ def desired_tree(repo: Repo, sites: dict[str, Site], *, everything: bool, seal: 
     """What the rendered tree should hold for these (already loaded) sites, and the part of the tree that covers."""
     settings = load_platform(repo)
     rendered = {name: render_one(repo, name, seal=seal, settings=settings, site=site) for name, site in sites.items()}
-    others = {} if everything else _models(repo, [n for n in repo.site_names() if n not in sites], RenderCache(repo))
-    fleet = {**others, **{name: result.site for name, result in rendered.items()}}
+    others = [n for n in repo.site_names() if n not in sites] if not everything else []
+    fleet = {**_fleet_entries(repo, others, RenderCache(repo).fleet_entry, settings),
+             **{name: result.site.fleet_entry() for name, result in rendered.items()}}
     return _tree(repo, rendered, fleet, settings, everything=everything, seal=seal, notes=notes, stale=stale)
 
 
-def _tree(repo: Repo, rendered: dict[str, SiteRender], fleet: dict[str, Site], settings: PlatformSettings, *,
+def _tree(repo: Repo, rendered: dict[str, SiteRender], fleet: dict[str, FleetEntry], settings: PlatformSettings, *,
           everything: bool, seal: bool, notes: list[str] | None, stale: list[str] | None
           ) -> tuple[Scope, dict[str, bytes]]:
     files: dict[str, bytes] = dict(render_base())
@@ -142,18 +145,22 @@ def _tree(repo: Repo, rendered: dict[str, SiteRender], fleet: dict[str, Site], s
 SEAL_NOTES = 10  # sites: a fleet's first render says how many were sealed, not each one
 
 
-def _models(repo: Repo, names: list[str], cache: RenderCache, keys: dict[str, str] | None = None) -> dict[str, Site]:
-    """Sites the fleet layer needs but this render does not: from their cache record when their inputs are
-    unchanged, else read (an invalid one stops the render)."""
-    models: dict[str, Site] = {}
+def _fleet_entries(repo: Repo, names: list[str], recorded: Callable[[str], str | None],
+                   settings: PlatformSettings) -> dict[str, FleetEntry]:
+    """What the fleet layer reads of the sites this render leaves alone: from their cache record when their
+    inputs are unchanged (``recorded``), else from the site file, as its render sees it (an invalid one stops
+    the render)."""
+    entries: dict[str, FleetEntry] = {}
     for name in names:
-        record = cache.record(name, keys[name] if keys else cache.site_key(name))
-        model = record.get("model") if record else None
+        entry = recorded(name)
         try:
-            models[name] = Site.model_validate_json(model) if model else load_site(repo, name)
+            if isinstance(entry, str):
+                entries[name] = FleetEntry.model_validate_json(entry)
+                continue
         except ValidationError:
-            models[name] = load_site(repo, name)
-    return models
+            pass
+        entries[name] = with_git_access(repo, name, load_site(repo, name), settings).fleet_entry()
+    return entries
 
 
 def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout, known: Survey | None = None) -> int:
@@ -172,7 +179,8 @@ def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout, kno
     misses = [name for name in names if name not in fresh]
     settings = load_platform(repo)
     rendered = render_many(repo, misses, seal=writing, settings=settings)  # any invalid site stops here; nothing written
-    fleet = {**_models(repo, [n for n in keys if n not in rendered], cache, keys), **{n: r.site for n, r in rendered.items()}}
+    fleet = {**_fleet_entries(repo, [n for n in keys if n not in rendered], known.fleet_entry, settings),
+             **{n: r.site.fleet_entry() for n, r in rendered.items()}}
     notes: list[str] = []
     stale: list[str] = []
     scope, desired = _tree(repo, rendered, fleet, settings, everything=everything, seal=writing, notes=notes, stale=stale)
@@ -195,26 +203,28 @@ def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout, kno
 
     with locked(repo.work_dir):
         current_plan = plan(repo.root, scope, desired)  # re-plan under the lock: another render may have run
-        borrow = tuple(d for name in keys if name not in rendered for d in site_output_dirs(name))
+        # the validator builds the fleet layer, which lists the sites left alone: the stage borrows them
+        borrow = tuple(d for name in keys if name not in rendered for d in site_output_dirs(name)) if validator else ()
         apply(repo.root, repo.work_dir, scope, current_plan, validate=validator, borrow=borrow)
-        _remember(cache, keys, rendered)
+        _remember(cache, known, rendered)
     _report(current_plan, out, verbose=request.verbose, kept=kept)
     return 0
 
 
-def _remember(cache: RenderCache, keys: dict[str, str], rendered: dict[str, SiteRender]) -> None:
+def _remember(cache: RenderCache, known: Survey, rendered: dict[str, SiteRender]) -> None:
     """Record what the tree now holds for the sites rendered in full (not those whose secret is stale)."""
     for name, result in rendered.items():
         if result.stale:
             cache.forget(name)
             continue
-        model = result.site.model_dump_json(by_alias=True)
+        entry = result.site.fleet_entry()
+        recorded = entry.model_dump_json(by_alias=True)
         try:
-            same = Site.model_validate_json(model) == result.site
+            same = FleetEntry.model_validate_json(recorded) == entry
         except ValidationError:
             same = False
-        cache.store_site(name, keys[name], model if same else None)
-    cache.store_fleet(cache.fleet_key(keys))
+        cache.store_site(name, known.keys[name], recorded if same else None, known.inputs[name])
+    cache.store_fleet(cache.fleet_key(known.keys))
 
 
 def _report(the_plan: Plan, out: TextIO, *, verbose: bool, prefix: str = "", kept: int = 0) -> None:

@@ -155,6 +155,14 @@ def apply(root: Path, work_dir: Path, scope: Scope, the_plan: Plan,
 
 def _stage(root: Path, stage: Path, scope: Scope, the_plan: Plan, borrow: tuple[str, ...] = ()) -> None:
     """The complete desired tree of the scope, plus the rest of the repo's outputs for validation."""
+    # Borrowed directories first: a symlink, not hard links (linking would touch every file's ctime, the render
+    # cache's check). Made before any file is written: on ext4, symlinks made into a tree holding freshly
+    # written files cost about 0.6 ms each, 20 times more (measured: 600 of them, 17 ms against 360 ms).
+    owned = {parent for path in the_plan.desired for parent in _parents(path)}  # never borrow what the stage writes
+    for rel in borrow:
+        if (root / rel).is_dir() and rel not in owned:
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(root / rel, stage / rel, target_is_directory=True)
     written = 0
     for rel, data in the_plan.desired.items():
         target = stage / rel
@@ -169,15 +177,16 @@ def _stage(root: Path, stage: Path, scope: Scope, the_plan: Plan, borrow: tuple[
         os.sync()  # every staged file on disk before anything is swapped in: one call, not one fsync a file
     for rel in scope.dirs:
         (stage / rel).mkdir(parents=True, exist_ok=True)
-    for rel in borrow:  # a symlink, not hard links: linking would touch every file's ctime (the render cache's check)
-        if (root / rel).is_dir() and not (stage / rel).exists():
-            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(root / rel, stage / rel, target_is_directory=True)
     # The operators' own extension directories, which overlays may include: hard links (symlinks kept as
     # symlinks, so the input gate still refuses one that leads out), never written to.
     for extensions in sorted((root / "sites").glob("*/extensions")):
         if extensions.is_dir() and not extensions.is_symlink():
             shutil.copytree(extensions, stage / extensions.relative_to(root), symlinks=True, copy_function=os.link)
+
+
+def _parents(path: str) -> Iterator[str]:
+    parts = path.split("/")
+    return ("/".join(parts[:end]) for end in range(1, len(parts)))
 
 
 def _write(path: Path, data: bytes) -> None:

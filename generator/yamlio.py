@@ -7,10 +7,9 @@ from typing import Any
 
 import yaml
 from yaml.cyaml import CParser
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError
+
+# ruamel, the reader that keeps lines, is imported where a document needs it (an error, an edge case): most
+# reads go through libyaml (load_plain), and ruamel's import alone costs a fast render a tenth of its time.
 
 
 class _Dumper(yaml.SafeDumper):
@@ -55,6 +54,10 @@ class YamlSyntaxError(Exception):
 
 def load_with_lines(text: str) -> Any:
     """Parse one YAML document into CommentedMap/CommentedSeq, which keep line numbers."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import DuplicateKeyError
+    from ruamel.yaml.error import MarkedYAMLError
+
     parser = YAML(typ="rt")
     parser.allow_duplicate_keys = False
     try:
@@ -153,6 +156,8 @@ def _plain_scalar(text: str) -> Any:
 
 def to_plain(node: Any) -> Any:
     """CommentedMap/Seq -> dict/list (keeps key order)."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
     if isinstance(node, CommentedMap):
         return {k: to_plain(v) for k, v in node.items()}
     if isinstance(node, CommentedSeq):
@@ -162,6 +167,8 @@ def to_plain(node: Any) -> Any:
 
 def line_of(root: Any, path: tuple[Any, ...]) -> int | None:
     """The 1-based line of the deepest node of ``path`` that exists in ``root``."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
     node, line = root, None
     for part in path:
         if isinstance(node, CommentedMap) and part in node:

@@ -18,7 +18,7 @@ from typing import Any
 
 from generator.errors import SiteError
 from generator.layout import ARGO_ENTRY, ARGO_FLEET_DIR, FLUX_ENTRY, FLUX_FLEET_DIR
-from generator.model import Site
+from generator.model import FleetEntry
 from generator.render.common import obj, yaml_file
 from generator.render.gitops import ARGO_FINALIZER, STAGE_LABEL, SYNC_WAVE, WAVE_LABEL
 from generator.yamlio import dump
@@ -37,7 +37,7 @@ def _out(*docs: Any) -> bytes:
     return yaml_file(SOURCE, COMMAND, *docs)
 
 
-def render_fleet(sites: dict[str, Site], platform: set[str] = frozenset(), platform_namespaces: tuple[str, ...] = ()
+def render_fleet(sites: dict[str, FleetEntry], platform: set[str] = frozenset(), platform_namespaces: tuple[str, ...] = ()
                  ) -> dict[str, bytes]:
     """Every file of the fleet layer (and the root kustomization.yaml), for all the repository's sites.
     ``platform``: the engines with a platform folder to apply before every site (render/platform.py), into
@@ -55,7 +55,7 @@ def render_fleet(sites: dict[str, Site], platform: set[str] = frozenset(), platf
     return files
 
 
-def _shared(sites: dict[str, Site], what: str, value: Any, field: str) -> Any:  # noqa: ANN401
+def _shared(sites: dict[str, FleetEntry], what: str, value: Any, field: str) -> Any:  # noqa: ANN401
     """A setting the parent object takes from the sites: they must agree on it."""
     values = {name: value(site) for name, site in sites.items()}
     first = next(iter(values))
@@ -66,7 +66,7 @@ def _shared(sites: dict[str, Site], what: str, value: Any, field: str) -> Any:  
     return values[first]
 
 
-def _argocd_fleet(sites: dict[str, Site], platform: bool, platform_namespaces: tuple[str, ...]) -> dict[str, bytes]:
+def _argocd_fleet(sites: dict[str, FleetEntry], platform: bool, platform_namespaces: tuple[str, ...]) -> dict[str, bytes]:
     repo = _shared(sites, "repoUrl", lambda s: s.gitops.argocd.repo_url, "gitops.argocd.repoUrl")
     revision = _shared(sites, "targetRevision", lambda s: s.gitops.argocd.target_revision,
                        "gitops.argocd.targetRevision")
@@ -116,7 +116,7 @@ def _argocd_platform(repo: str, revision: str, namespace: str, targets: tuple[st
     return [project, app]
 
 
-def app_project(name: str, namespace: str, repo: str, sites: dict[str, Site]) -> dict[str, Any]:
+def app_project(name: str, namespace: str, repo: str, sites: dict[str, FleetEntry]) -> dict[str, Any]:
     """The sites' own project: this repository only, their namespaces only, and of the cluster-wide kinds
     only the Namespace each overlay creates."""
     project = obj("argoproj.io/v1alpha1", "AppProject", name, namespace=namespace,
@@ -131,7 +131,7 @@ def app_project(name: str, namespace: str, repo: str, sites: dict[str, Site]) ->
     return project
 
 
-def _flux_fleet(sites: dict[str, Site], platform: bool) -> dict[str, bytes]:
+def _flux_fleet(sites: dict[str, FleetEntry], platform: bool) -> dict[str, bytes]:
     url = _shared(sites, "url", lambda s: s.gitops.flux.url, "gitops.flux.url")
     branch = _shared(sites, "branch", lambda s: s.gitops.flux.branch, "gitops.flux.branch")
     namespace = _shared(sites, "namespace", lambda s: s.gitops.flux.namespace, "gitops.flux.namespace")
@@ -172,7 +172,7 @@ def _entry(directory: str, *docs: dict[str, Any]) -> dict[str, bytes]:
                                                      "resources": ["fleet.yaml"]})}
 
 
-def previous_wave(sites: dict[str, Site], wave: int) -> list[str]:
+def previous_wave(sites: dict[str, FleetEntry], wave: int) -> list[str]:
     """The sites of the nearest lower wave (none for the first)."""
     lower = [s.rollout.wave for s in sites.values() if s.rollout.wave < wave]
     if not lower:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes
 
 from generator.errors import UsageError
 from generator.inputs import read_input
@@ -45,8 +44,7 @@ def parse_cert(data: bytes, path: Path, shown: str) -> SealingCert:
         cert = x509.load_pem_x509_certificate(data)
     except ValueError as exc:
         raise UsageError(f"{shown}: not a PEM certificate ({exc})") from exc
-    der = cert.public_bytes(serialization.Encoding.DER)
-    return SealingCert(path, shown, hashlib.sha256(der).hexdigest(), cert.not_valid_after_utc)
+    return SealingCert(path, shown, cert.fingerprint(hashes.SHA256()).hex(), cert.not_valid_after_utc)  # of the DER form
 
 
 def check_validity(cert: SealingCert, now: datetime.datetime | None = None) -> str | None:

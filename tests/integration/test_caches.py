@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.render_cache import proves
 from generator.tools import find, schemas_dir
 from tests.helpers import MINIMAL_SITE, PROJECT, build_file_tree, generator
 from tests.keys import age_key, sealing_pair, sops_rules
@@ -192,6 +193,49 @@ def test_edited_outputs_and_corrupt_records_are_caught(fleet: Fleet) -> None:
     index.write_text("[1, 2")
     fleet.run("validate", "--all")
     assert fleet.calls() == [] and index.read_text().startswith('{"env":')  # keys hashed again, all still valid
+
+
+def test_added_outputs_and_restamped_inputs_are_caught(fleet: Fleet) -> None:
+    """The record proves a directory unchanged by its own signature (an entry added or removed moves its
+    mtime and ctime), and an input by its stat signature (following a symlink) before its hash is reused."""
+    stray = fleet.root / "overlays/one/app/stray.yaml"
+    stray.write_text("kind: ConfigMap\n")
+    nested = fleet.root / "deploy/flux/two/extra/more.yaml"
+    nested.parent.mkdir()
+    nested.write_text("kind: ConfigMap\n")
+    result = fleet.run("render", "--all")
+    assert "deleted   overlays/one/app/stray.yaml" in result.out and "deleted   deploy/flux/two/extra/more.yaml" in result.out
+    assert not stray.exists() and not nested.parent.exists()
+    assert fleet.run("render", "--all").out.startswith("nothing to do:")
+
+    site_file = fleet.root / "sites/two/site.yaml"
+    text, stat = site_file.read_text(), site_file.stat()
+    site_file.write_text(text.replace("llm-two", "llm-owt"))  # same size; its mtime put back below
+    os.utime(site_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    result = fleet.run("render", "--all")
+    assert "llm-owt" in (fleet.root / "overlays/two/setup/namespace.yaml").read_text(), result.out
+
+    moved = fleet.root / "elsewhere.yaml"  # a symlinked input: its target's signature counts
+    moved.write_text(site_file.read_text())
+    site_file.unlink()
+    site_file.symlink_to(moved)
+    assert fleet.run("render", "--all").out.startswith("nothing to do:")
+    moved.write_text(text)
+    fleet.run("render", "--all")
+    assert "llm-two" in (fleet.root / "overlays/two/setup/namespace.yaml").read_text()
+
+
+def test_a_signature_from_whole_seconds_proves_nothing_in_its_own_second() -> None:
+    """On a filesystem that keeps whole seconds, a change made in the second the record was written keeps
+    the signature: such a signature is trusted only once that second is over (git's racily clean entries)."""
+    second = 1_000_000_000
+    written = 1_700_000_000 * second + 400_000_000
+    fine = [10, written - 3 * second + 123, written - 3 * second + 456, 7]
+    assert proves(fine, list(fine), written) and not proves(fine, [11, *fine[1:]], written)
+    coarse_old = [10, written // second * second - 5 * second, written // second * second - 5 * second, 7]
+    coarse_new = [10, written // second * second, written // second * second, 7]
+    assert proves(coarse_old, list(coarse_old), written)
+    assert not proves(coarse_new, list(coarse_new), written)
 
 
 def test_a_broken_overlay_is_never_cached_as_valid(fleet: Fleet) -> None:

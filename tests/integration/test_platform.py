@@ -94,6 +94,9 @@ def test_the_sealed_credential_unseals_into_each_engines_secret(repo: dict) -> N
     assert keyless.code == 0, keyless.text
     assert fingerprint(root) == before  # zero churn, no key needed
     shutil.rmtree(root / ".generator")
+    one = generator(root, "render", "--site", "one", env={"SOPS_AGE_KEY": "", "SOPS_AGE_KEY_FILE": "/nonexistent"})
+    assert one.code == 0 and fingerprint(root) == before, one.text  # site two, unrecorded, read as its render sees it
+    shutil.rmtree(root / ".generator")
     again = generator(root, "render", "--all", env={"SOPS_AGE_KEY": "", "SOPS_AGE_KEY_FILE": "/nonexistent"})
     assert again.code == 0 and fingerprint(root) == before, again.text  # without the cache too
 
