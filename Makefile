@@ -7,6 +7,12 @@ VENV  := .venv
 GEN   := $(VENV)/bin/generator
 SITE  ?= prod
 
+# Bytecode is cached outside the clone, in ~/.cache: an environment that sets PYTHONDONTWRITEBYTECODE (to keep
+# __pycache__ out of the tree) would otherwise make every generator process the tests start compile the package
+# again, as an installed tool never does.
+unexport PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX ?= $(or $(GENERATOR_CACHE),$(HOME)/.cache/litellm-gitops)/pycache
+
 .PHONY: setup setup-servers setup-cluster render test cluster cluster-tests e2e-tests suite-tests suite-a suite-b e2e bench bench-bootstrap check clean
 
 setup:

@@ -84,7 +84,7 @@ def overlay_secret(repo: Repo, name: str, site: Site, *, seal: bool = True) -> S
 
 def _sealed_secret(repo: Repo, store: SecretsFile, name: str, site: Site, existing_path: Path,
                    outcome: SecretOutcome, seal: bool) -> bytes:
-    cert = load_cert(repo.site_dir(name) / "sealing-cert.pem", f"sites/{name}/sealing-cert.pem", repo.root)
+    cert = load_cert(repo.site_dir(name) / "sealing-cert.pem", f"sites/{name}/sealing-cert.pem", repo.root, remember=seal)
     warning = check_validity(cert)
     if warning:
         outcome.warnings.append(warning)
