@@ -61,7 +61,7 @@ def render(ctx: click.Context, sites: tuple[str, ...], all_sites: bool, check: b
 
     repo = _repo(ctx)
     names = _site_names(repo, sites, all_sites)
-    known = survey(repo, everything=not names)  # before the renderers are even imported
+    known = survey(repo, names)  # before the renderers are even imported
     unchanged = known.unchanged(list(names))
     if unchanged is not None:
         click.echo(f"up to date: {unchanged} files match their inputs" if check else f"nothing to do: {unchanged} files up to date")

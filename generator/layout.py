@@ -9,6 +9,7 @@ from pathlib import Path
 
 from generator.errors import UsageError
 
+KNOWN_SHOWN = 10  # sites an unknown-name error lists (a fleet has hundreds)
 SITE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
 
@@ -50,7 +51,9 @@ class Repo:
         if not SITE_NAME.match(site):
             raise UsageError(f"site name {site!r} is invalid: use lowercase letters, digits and '-' (at most 40)")
         if not self.site_file(site).is_file():
-            known = ", ".join(self.site_names()) or "none"
+            names = self.site_names()
+            known = ", ".join(names[:KNOWN_SHOWN]) + (f" and {len(names) - KNOWN_SHOWN} more" if len(names) > KNOWN_SHOWN else "")
+            known = known or "none"
             raise UsageError(f"{self.rel(self.site_file(site))}: unknown site {site!r} (known sites: {known})")
 
     def rel(self, path: Path) -> str:

@@ -8,7 +8,8 @@ from generator.loader import read_mapping
 from generator.model import FleetEntry, Site
 from generator.platform import ENGINE_CERT, GIT_SOPS_FILE, PlatformSettings
 from generator.render.platform import ENGINE_DIRS, render_platform
-from generator.secrets.credential import FLUX_SECRET, Engine, NeedsSealing, credential_store, engines_cert, sealed_credential
+from generator.secrets.credential import FLUX_SECRET, Engine, credential_store, engines_cert, sealed_credential
+from generator.secrets.sealing import NeedsSealing
 from generator.yamlio import line_of
 
 

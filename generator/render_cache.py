@@ -262,10 +262,11 @@ class Survey:
     fleet_files: int = 0
 
     def unchanged(self, names: list[str]) -> int | None:
-        """The number of rendered files when nothing is to render (every site and the fleet layer fresh)."""
-        if not self.fleet_fresh or len(self.fresh) != len(self.keys) or any(n not in self.fresh for n in names):
+        """The number of rendered files when nothing is to render: the named sites (every site when none is
+        named) and the fleet layer fresh."""
+        if not self.fleet_fresh or any(n not in self.fresh for n in names or self.keys):
             return None
-        return sum(len(record["files"]) for record in self.fresh.values()) + self.fleet_files
+        return sum(len(self.fresh[n]["files"]) for n in names or self.keys) + self.fleet_files
 
     def fleet_entry(self, name: str) -> str | None:
         """What the fleet layer reads of the site, as its last render recorded it (RenderCache.fleet_entry)."""
@@ -273,20 +274,24 @@ class Survey:
         return record.get("fleet") if record and record["key"] == self.keys.get(name) else None
 
 
-def survey(repo: Repo, *, everything: bool) -> Survey:
+def survey(repo: Repo, names: tuple[str, ...] | list[str] = ()) -> Survey:
+    """Every site's inputs and key, and which records are still fresh: of ``names`` only (their outputs are the
+    ones a render of them would touch), of every site when none is named (an --all render)."""
     cache = RenderCache(repo)
     records: dict[str, dict[str, Any]] = {}
     inputs: dict[str, dict[str, list[Any]]] = {}
     keys: dict[str, str] = {}
     fresh: dict[str, dict[str, Any]] = {}
+    checked = set(names) if names else None
     for name in repo.site_names():
         record = cache.load(name)
         if record is not None:
             records[name] = record
         inputs[name] = cache.site_inputs(name, record)
         keys[name] = cache.site_key(name, inputs[name])
-        if record is not None and cache.fresh(name, keys[name], record) is not None:
+        if record is not None and (checked is None or name in checked) and cache.fresh(name, keys[name], record):
             fresh[name] = record
-    fleet = cache.fresh(SHARED, cache.fleet_key(keys)) if len(fresh) == len(keys) else None
-    fleet_fresh = fleet is not None and not (everything and orphans(repo, set(keys)))
+    wanted = checked if checked is not None else set(keys)
+    fleet = cache.fresh(SHARED, cache.fleet_key(keys)) if wanted <= set(fresh) else None
+    fleet_fresh = fleet is not None and not (checked is None and orphans(repo, set(keys)))
     return Survey(keys, inputs, records, fresh, fleet_fresh, len(fleet["files"]) if fleet else 0)

@@ -173,7 +173,7 @@ def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout, kno
     cache = RenderCache(repo)
     for name in names:
         repo.check_site_name(name)
-    known = known or survey(repo, everything=everything)
+    known = known or survey(repo, request.sites)
     keys = known.keys
     fresh = {name: known.fresh[name] for name in names if name in known.fresh}
     misses = [name for name in names if name not in fresh]

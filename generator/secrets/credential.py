@@ -14,7 +14,6 @@ ciphertext without the age key or kubeseal; a change reseals only the keys whose
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,10 @@ from typing import Any
 from generator.errors import UsageError
 from generator.layout import Repo
 from generator.platform import ENGINE_CERT, GIT_SOPS_FILE
-from generator.render.common import obj, yaml_file
 from generator.secrets.cert import SealingCert, load_cert
 from generator.secrets.keys import FINGERPRINT_KEY
-from generator.secrets.sealing import CERT_SHA, FINGERPRINTS, SEALED_FOR, SOPS_SHA, fingerprint, load_committed
+from generator.secrets.sealing import SealTarget, zero_churn_seal
 from generator.secrets.store import SecretsFile
-from generator.tools import kubeseal
 
 FLUX_SECRET, ARGO_SECRET = "litellm-gitops-git", "litellm-gitops-repo"
 SSH_KEY, KNOWN_HOSTS, TOKEN, USERNAME = "GIT_SSH_KEY", "GIT_KNOWN_HOSTS", "GIT_TOKEN", "GIT_USERNAME"
@@ -74,37 +71,16 @@ def _secret_values(engine: Engine, values: dict[str, str], shown: str) -> dict[s
     return {"username": values.get(USERNAME) or "git", "password": values[TOKEN]}
 
 
-class NeedsSealing(Exception):
-    pass
-
-
 def sealed_credential(repo: Repo, engine: Engine, cert: SealingCert, existing: Path, *, seal: bool) -> bytes:
-    """The engine's credential as a SealedSecret file; NeedsSealing when ``seal`` is off and it is stale."""
+    """The engine's credential as a SealedSecret file; NeedsSealing when ``seal`` is off and it is stale. Its
+    template holds the url (Argo CD's, in the clear), so a new url (ssh:// for https://: other keys) reseals."""
     store = credential_store(repo)
     name = FLUX_SECRET if engine.name == "flux" else ARGO_SECRET
-    sealed_for = f"{engine.namespace}/{name}"
-    template = _template(engine, name)
-    previous = load_committed(existing)
-    annotations = previous.get("metadata", {}).get("annotations", {}) if previous else {}
-    old_data = dict(previous.get("spec", {}).get("encryptedData", {})) if previous else {}
-    sops_sha = store.digest()
-    same_target = annotations.get(SEALED_FOR) == sealed_for and annotations.get(CERT_SHA) == cert.fingerprint
-    if previous and same_target and annotations.get(SOPS_SHA) == sops_sha \
-            and previous.get("spec", {}).get("template") == template:
-        return _file(engine, name, old_data, json.loads(annotations.get(FINGERPRINTS, "{}")), cert, sops_sha, template)
-    if not seal:
-        raise NeedsSealing(f"{existing.relative_to(repo.root)} is out of date with {store.rel} (or the certificate)")
-    values = store.read()
-    fp_key = values.get(FINGERPRINT_KEY)
-    if not fp_key:
-        raise UsageError(f"{store.rel}: has no {FINGERPRINT_KEY}; set the credential with 'generator secrets git-credential'")
-    wanted = _secret_values(engine, values, store.rel)
-    prints = {k: fingerprint(fp_key, k, v) for k, v in wanted.items()}
-    old_prints = json.loads(annotations.get(FINGERPRINTS, "{}")) if same_target else {}
-    changed = sorted(k for k in wanted if old_prints.get(k) != prints[k] or k not in old_data)
-    fresh = kubeseal.seal({k: wanted[k] for k in changed}, name=name, namespace=engine.namespace, cert=cert.path)
-    data = {k: fresh[k] if k in fresh else old_data[k] for k in sorted(wanted)}
-    return _file(engine, name, data, prints, cert, sops_sha, template)
+    target = SealTarget(name, engine.namespace, _template(engine, name), source=GIT_SOPS_FILE,
+                        command="generator render --all",
+                        remedy="set the credential with 'generator secrets git-credential'")
+    return zero_churn_seal(store, target, cert, existing, repo.rel(existing), allowed=seal,
+                           values=lambda decrypted: _secret_values(engine, decrypted, store.rel)).file
 
 
 def _template(engine: Engine, name: str) -> dict[str, Any]:
@@ -115,16 +91,6 @@ def _template(engine: Engine, name: str) -> dict[str, Any]:
         metadata["labels"][ARGO_SECRET_TYPE] = "repository"
         template["data"] = {"type": "git", "url": engine.url}  # plain: Argo CD matches the Secret by url
     return template
-
-
-def _file(engine: Engine, name: str, data: dict[str, str], prints: dict[str, str], cert: SealingCert,
-          sops_sha: str, template: dict[str, Any]) -> bytes:
-    doc = obj("bitnami.com/v1alpha1", "SealedSecret", name, namespace=engine.namespace, annotations={
-        SEALED_FOR: f"{engine.namespace}/{name}", CERT_SHA: cert.fingerprint, SOPS_SHA: sops_sha,
-        FINGERPRINTS: json.dumps(dict(sorted(prints.items())), separators=(",", ":")),
-    })
-    doc["spec"] = {"encryptedData": dict(sorted(data.items())), "template": template}
-    return yaml_file(GIT_SOPS_FILE, "generator render --all", doc)
 
 
 def engines_cert(repo: Repo, site_certs: dict[str, Path]) -> SealingCert:

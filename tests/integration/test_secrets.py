@@ -160,6 +160,21 @@ def test_keyless_render_after_a_secret_change_fails_cleanly(site: SecretSite) ->
     assert fingerprint(site.root) == before
 
 
+def test_an_edited_template_is_not_trusted_keyless(site: SecretSite) -> None:
+    """The committed SealedSecret is reused keyless only when everything it was sealed for still holds, its
+    template included (shared with the engines' credential, whose template carries the repository url)."""
+    assert site.run("render", "--site", SITE).code == 0
+    good = (site.root / SEALED).read_bytes()
+    doc = site.sealed()
+    doc["spec"]["template"]["metadata"]["labels"] = {"app": "someone-else"}
+    (site.root / SEALED).write_text(yaml.safe_dump(doc))
+    check = site.run("render", "--site", SITE, "--check", SOPS_AGE_KEY="")
+    assert check.code == 1 and "stale: overlays/demo/setup/sealed-secret.yaml is out of date" in check.out
+    again = site.run("render", "--site", SITE)  # decrypted: every value's HMAC matches, nothing sealed anew
+    assert again.code == 0 and "sealed" not in again.err, again.text
+    assert (site.root / SEALED).read_bytes() == good
+
+
 def test_wrong_age_key_writes_nothing(site: SecretSite) -> None:
     sops_file = site.root / f"sites/{SITE}/secrets.sops.yaml"
     before = sops_file.read_bytes()

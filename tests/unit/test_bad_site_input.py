@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from generator.errors import UsageError
+from generator.layout import Repo
 from tests.helpers import fingerprint, generator
 
 GOOD = "domain: example.com\n"
@@ -187,3 +189,12 @@ def test_one_bad_site_in_all_stops_every_write(repo: Path) -> None:
     assert result.code == 2
     assert "sites/dev/site.yaml:2: replicas:" in result.err
     assert fingerprint(repo) == before
+
+
+def test_an_unknown_site_in_a_fleet_names_ten_known_ones(tmp_path: Path) -> None:
+    for index in range(25):
+        (tmp_path / f"sites/s{index:02d}").mkdir(parents=True)
+        (tmp_path / f"sites/s{index:02d}/site.yaml").write_text("domain: example.com\n")
+    with pytest.raises(UsageError) as raised:
+        Repo(tmp_path).check_site_name("nope")
+    assert str(raised.value).endswith("(known sites: s00, s01, s02, s03, s04, s05, s06, s07, s08, s09 and 15 more)")
