@@ -2,10 +2,13 @@
 
 A site's record holds the digest of everything its output depends on (its site file, sops file,
 sealing certificate and extensions, the repository-level inputs of ``REPO_INPUTS``, the generator's own
-code and pins) and the stat signature (size, mtime, ctime, inode) of every file it wrote. A site whose inputs
-hash the same and whose outputs still carry those signatures, with no file added, is not rendered
-again: a no-op render of a fleet reads no output file and calls no tool. The fleet layer and base
-have one shared record keyed on every site's digest.
+code and pins) and the stat signature (size, mtime, ctime, inode) of every file and directory it wrote: a
+directory's mtime and ctime move when an entry is added, removed or renamed in it, so the outputs are proven
+unchanged without listing them. Each input file's hash is kept with its own signature and reused while that
+holds. A site whose inputs hash the same and whose outputs still carry those signatures is not rendered
+again: a no-op render of a fleet reads no output file and calls no tool. The record also keeps what the
+fleet layer reads of the site (``model.FleetEntry``), so rendering one site of a fleet does not read the
+others. The fleet layer and base have one shared record keyed on every site's digest.
 
 A cache must never change a result: any doubt (no record, a record that does not parse, another
 version, a digest or a signature that differs) is a miss, and a miss renders the site in full and
@@ -27,7 +30,7 @@ from typing import Any
 
 from generator.layout import BASE_DIR, FLEET_DIR, PLATFORM_OUTPUT_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
 
-VERSION = 2
+VERSION = 3
 PACKAGE = Path(__file__).resolve().parent
 SHARED = "_fleet"  # the shared record's name (never a site name: those cannot start with '_')
 SHARED_OUTPUTS = (BASE_DIR, FLEET_DIR, PLATFORM_OUTPUT_DIR, ROOT_KUSTOMIZATION)
@@ -54,14 +57,12 @@ def signature(path: str | Path, *, follow: bool = False) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
 
-def proves(now: list[int], recorded: Any, since_ns: int) -> bool:  # noqa: ANN401
-    """``now`` equals the recorded signature and can be trusted. A filesystem that keeps whole seconds
-    (no sub-second part) cannot tell a change made in the second the record was written from the state it
-    recorded, so such a timestamp proves nothing until that second is over (git's "racily clean")."""
-    if now != recorded:
-        return False
-    coarse = now[1] % SECOND == 0 or now[2] % SECOND == 0
-    return not (coarse and max(now[1], now[2]) >= since_ns - SECOND)
+def provable(sig: list[int], since_ns: int) -> list[int]:
+    """The signature as a record keeps it: empty (equal to no signature) when it cannot prove anything. A
+    filesystem that keeps whole seconds (no sub-second part) cannot tell a change made in the second the record
+    is written from the state it records, so such a timestamp is not trusted (git's "racily clean" entries)."""
+    coarse = sig[1] % SECOND == 0 or sig[2] % SECOND == 0
+    return [] if coarse and max(sig[1], sig[2]) >= since_ns - SECOND else sig
 
 
 def _walk(top: str, cut: int, dirs: dict[str, Any], files: dict[str, list[int]]) -> None:
@@ -142,7 +143,6 @@ class RenderCache:
         """Each input file's signature (following a symlink) and sha256, "-" when it is not a file. A file whose
         signature the record proves unchanged is not read again."""
         known = record["inputs"] if record else {}
-        since = record["written"] if record else 0
         found: dict[str, list[Any]] = {}
         site_dir = f"{self.repo.root}/sites/{name}"
         for input_name in SITE_INPUTS:
@@ -154,7 +154,7 @@ class RenderCache:
                 continue
             now = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
             entry = known.get(input_name)
-            if isinstance(entry, list) and len(entry) == 5 and proves(now, entry[:4], since):
+            if isinstance(entry, list) and len(entry) == 5 and entry[:4] == now:
                 found[input_name] = entry
             elif S_ISREG(stat.st_mode):
                 with open(path, "rb") as handle:
@@ -198,16 +198,15 @@ class RenderCache:
 
     def unchanged(self, record: dict[str, Any]) -> bool:
         """Every output the record names still carries its signature, and no directory gained an entry."""
-        top = str(self.repo.root)
-        since = record["written"]
+        top = f"{self.repo.root}/"
         try:
             for rel, recorded in record["dirs"].items():
                 if recorded is None:
-                    if os.path.lexists(f"{top}/{rel}"):
+                    if os.path.lexists(top + rel):
                         return False
-                elif not proves(signature(f"{top}/{rel}"), recorded, since):
+                elif signature(top + rel) != recorded:
                     return False
-            return all(proves(signature(f"{top}/{rel}"), recorded, since) for rel, recorded in record["files"].items())
+            return all(signature(top + rel) == recorded for rel, recorded in record["files"].items())
         except OSError:
             return False
 
@@ -222,8 +221,12 @@ class RenderCache:
               inputs: dict[str, list[Any]] | None = None) -> None:
         written = time.time_ns()  # before the snapshot: a change made while it is taken is never proven away
         dirs, files = snapshot(self.repo.root, rels)
-        record = {"version": VERSION, "key": key, "written": written, "dirs": dirs, "files": files,
-                  "inputs": inputs or {}, "fleet": fleet}
+        record = {"version": VERSION, "key": key, "written": written,
+                  "dirs": {rel: sig if sig is None else provable(sig, written) for rel, sig in dirs.items()},
+                  "files": {rel: provable(sig, written) for rel, sig in files.items()},
+                  "inputs": {name: entry if len(entry) < 5 else [*provable(entry[:4], written), entry[4]]
+                             for name, entry in (inputs or {}).items()},
+                  "fleet": fleet}
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self.directory / f".{name}.json.{os.getpid()}"
         tmp.write_text(json.dumps(record, separators=(",", ":")))

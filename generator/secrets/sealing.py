@@ -160,7 +160,7 @@ def _sealed_secret(repo: Repo, store: SecretsFile, name: str, site: Site, existi
                         source=store.rel, command=f"generator render --site {name}",
                         remedy=f"run 'generator secrets init --site {name}' to add it")
     done = zero_churn_seal(store, target, cert, existing_path, shown, allowed=allowed,
-                values=lambda decrypted: {k: v for k, v in decrypted.items() if not is_internal(k)})
+                           values=lambda decrypted: {k: v for k, v in decrypted.items() if not is_internal(k)})
     outcome.resealed, outcome.reused = done.resealed, done.reused
     return done.file
 
