@@ -238,6 +238,14 @@ def test_a_signature_from_whole_seconds_proves_nothing_in_its_own_second() -> No
     assert provable(coarse_new, written) == [] and coarse_new != []
 
 
+def test_a_check_in_a_fresh_clone_writes_nothing(fleet: Fleet) -> None:
+    """What CI runs on every commit: no render record, no certificate memo, not even the scratch directory."""
+    shutil.rmtree(fleet.root / ".generator")
+    result = fleet.run("render", "--all", "--check")
+    assert result.out.startswith("up to date:") and fleet.calls() == []
+    assert not (fleet.root / ".generator").exists()
+
+
 def test_a_broken_overlay_is_never_cached_as_valid(fleet: Fleet) -> None:
     kustomization = fleet.root / "overlays/one/kustomization.yaml"
     good = kustomization.read_text()
