@@ -52,8 +52,8 @@ class Repo:
             raise UsageError(f"site name {site!r} is invalid: use lowercase letters, digits and '-' (at most 40)")
         if not self.site_file(site).is_file():
             names = self.site_names()
-            known = ", ".join(names[:KNOWN_SHOWN]) + (f" and {len(names) - KNOWN_SHOWN} more" if len(names) > KNOWN_SHOWN else "")
-            known = known or "none"
+            more = f" and {len(names) - KNOWN_SHOWN} more" if len(names) > KNOWN_SHOWN else ""
+            known = ", ".join(names[:KNOWN_SHOWN]) + more or "none"
             raise UsageError(f"{self.rel(self.site_file(site))}: unknown site {site!r} (known sites: {known})")
 
     def rel(self, path: Path) -> str:
