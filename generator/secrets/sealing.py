@@ -59,6 +59,9 @@ def fingerprint(fp_key: str, key: str, value: str) -> str:
 class NeedsSealing(Exception):
     """The committed file is stale and this run may not seal (a check, a dry run): the message says which."""
 
+    def __init__(self, shown: str, store: SecretsFile) -> None:
+        super().__init__(f"{shown} is out of date with {store.rel} (or the certificate)")
+
 
 @dataclass(frozen=True)
 class SealTarget:
@@ -83,8 +86,8 @@ class Sealing:
     reused: list[str] = field(default_factory=list)  # keys whose committed ciphertext was kept
 
 
-def zero_churn_seal(store: SecretsFile, target: SealTarget, cert: SealingCert, existing: Path, shown: str, *, allowed: bool,
-         values: Callable[[dict[str, str]], dict[str, str]]) -> Sealing:
+def zero_churn_seal(store: SecretsFile, target: SealTarget, cert: SealingCert, existing: Path, shown: str, *,
+                    allowed: bool, values: Callable[[dict[str, str]], dict[str, str]]) -> Sealing:
     """The target's SealedSecret file, with zero churn (the module's docstring): ``existing`` is the committed
     one (``shown`` as the user knows it); ``values`` picks the Secret's keys from the decrypted sops file. With
     ``allowed`` off, a stale file raises NeedsSealing instead of being sealed."""
@@ -98,7 +101,7 @@ def zero_churn_seal(store: SecretsFile, target: SealTarget, cert: SealingCert, e
         prints = json.loads(annotations.get(FINGERPRINTS, "{}"))
         return Sealing(_sealed_file(target, old_data, prints, cert.fingerprint, sops_sha), reused=sorted(old_data))
     if not allowed:
-        raise NeedsSealing(f"{shown} is out of date with {store.rel} (or the certificate)")
+        raise NeedsSealing(shown, store)
     decrypted = store.read()
     fp_key = decrypted.get(FINGERPRINT_KEY)
     if not fp_key:
@@ -176,7 +179,7 @@ def _sops_secret(store: SecretsFile, site: Site, existing_path: Path, outcome: S
             and previous.get("metadata", {}).get("namespace") == site.namespace:
         return existing_path.read_bytes()
     if not allowed:
-        raise NeedsSealing(f"{shown} is out of date with {store.rel} (or the certificate)")
+        raise NeedsSealing(shown, store)
     values = {k: v for k, v in store.read().items() if not is_internal(k)}
     secret = obj("v1", "Secret", SECRET_NAME, namespace=site.namespace, labels={"app": "litellm"},
                  annotations={SOPS_SHA: sops_sha, RECIPIENTS: ",".join(recipients)})
