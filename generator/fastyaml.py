@@ -13,6 +13,7 @@ rendered file and on hostile strings.
 from __future__ import annotations
 
 import io
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -34,12 +35,18 @@ def _make_dumper() -> yaml.SafeDumper:
 
 _DUMPER = _make_dumper()
 _STR_TAG = "tag:yaml.org,2002:str"
+# Text PyYAML's analysis always lets stand plain (no indicator, space, break or non-ASCII character in it): only
+# the resolver decides (``on``, ``1e3`` or ``2001-12-14`` read back as another type, so they are quoted).
+# A ':' is an indicator only before a space or at the end.
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./@=+,:-]*(?<!:)\Z")
 
 
 @lru_cache(maxsize=65536)
 def _scalar(kind: type, value: Any, key: bool) -> tuple[str, str]:  # noqa: ANN401 - any YAML scalar
     """(style, text) of one scalar as PyYAML writes it: style '' plain, "'" single-quoted, '|' literal."""
-    del kind  # part of the cache key only: True and 1 are equal but written differently
+    if kind is str and len(value) <= FOLD_GUARD and _PLAIN_TEXT.match(value) \
+            and _DUMPER.resolve(yaml.ScalarNode, value, (True, False)) == _STR_TAG:
+        return "", value  # the emitter's character analysis would find nothing to object to: skip it
     node = _DUMPER.represent_data(value)
     if not isinstance(node, yaml.ScalarNode):
         raise _Unsupported

@@ -43,14 +43,17 @@ class Repo:
         return self.site_dir(site) / "site.yaml"
 
     def site_names(self) -> list[str]:
-        if not self.sites_dir.is_dir():
+        """Every directory of sites/ that holds a site.yaml (plain strings: a fleet has hundreds)."""
+        try:
+            with os.scandir(self.sites_dir) as entries:
+                return sorted(e.name for e in entries if os.path.isfile(os.path.join(e.path, "site.yaml")))
+        except (NotADirectoryError, FileNotFoundError):
             return []
-        return sorted(p.name for p in self.sites_dir.iterdir() if (p / "site.yaml").is_file())
 
     def check_site_name(self, site: str) -> None:
         if not SITE_NAME.match(site):
             raise UsageError(f"site name {site!r} is invalid: use lowercase letters, digits and '-' (at most 40)")
-        if not self.site_file(site).is_file():
+        if not os.path.isfile(os.path.join(self.root, "sites", site, "site.yaml")):
             names = self.site_names()
             more = f" and {len(names) - KNOWN_SHOWN} more" if len(names) > KNOWN_SHOWN else ""
             known = ", ".join(names[:KNOWN_SHOWN]) + more or "none"

@@ -23,7 +23,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any
@@ -39,6 +39,7 @@ REPO_INPUTS = (".sops.yaml", "platform.yaml", "platform/git.sops.yaml", "platfor
 SECOND = 1_000_000_000
 
 
+@cache  # once a process: the code a process runs does not change under it
 def code_digest() -> str:
     """The generator's code, templates and tool pins: a new generator renders everything again."""
     digest = hashlib.sha256(f"render-cache {VERSION}".encode())
@@ -125,6 +126,10 @@ class RenderCache:
         return self.repo.work_dir / "cache" / "render"
 
     @cached_property
+    def _records(self) -> str:  # the directory as a string: a fleet's survey opens hundreds of records
+        return str(self.directory)
+
+    @cached_property
     def code(self) -> str:
         return code_digest()
 
@@ -169,9 +174,9 @@ class RenderCache:
         digest.update(self._repo_inputs)
         for input_name in SITE_INPUTS:
             digest.update(f"\0{input_name}\0{inputs[input_name][-1]}".encode())
-        site_dir = self.repo.site_dir(name)
+        site_dir = f"{self.repo.root}/sites/{name}"
         if os.path.lexists(f"{site_dir}/extensions"):
-            for rel, path in sorted(_files_under(site_dir, ("extensions",)).items()):
+            for rel, path in sorted(_files_under(Path(site_dir), ("extensions",)).items()):
                 link = os.readlink(path) if os.path.islink(path) else ""
                 digest.update(f"\0{rel}\0{link}\0".encode())
                 digest.update(Path(path).read_bytes() if not link and os.path.isfile(path) else b"-")
@@ -183,7 +188,8 @@ class RenderCache:
     def load(self, name: str) -> dict[str, Any] | None:
         """The record of ``name``, whatever inputs it was made from; None when there is none or it is corrupt."""
         try:
-            record = json.loads((self.directory / f"{name}.json").read_text())
+            with open(os.path.join(self._records, f"{name}.json"), "rb") as handle:
+                record = json.loads(handle.read())
         except (OSError, ValueError):
             return None  # none yet, or corrupt: a miss, rebuilt by the next write
         return record if _valid(record) else None

@@ -174,7 +174,7 @@ def _stage(root: Path, stage: Path, scope: Scope, the_plan: Plan, borrow: tuple[
             _write(target, data)
             written += 1
     if written:
-        os.sync()  # every staged file on disk before anything is swapped in: one call, not one fsync a file
+        _sync_filesystem(stage)  # every staged file on disk before anything is swapped in: one call, not one a file
     for rel in scope.dirs:
         (stage / rel).mkdir(parents=True, exist_ok=True)
     # The operators' own extension directories, which overlays may include: hard links (symlinks kept as
@@ -182,6 +182,20 @@ def _stage(root: Path, stage: Path, scope: Scope, the_plan: Plan, borrow: tuple[
     for extensions in sorted((root / "sites").glob("*/extensions")):
         if extensions.is_dir() and not extensions.is_symlink():
             shutil.copytree(extensions, stage / extensions.relative_to(root), symlinks=True, copy_function=os.link)
+
+
+def _sync_filesystem(path: Path) -> None:
+    """Flush the filesystem that holds ``path`` (syncfs): not every filesystem of a shared machine, as sync()
+    does, whose other tenants' dirty pages can stall it."""
+    syncfs = getattr(_libc, "syncfs", None)
+    if syncfs is not None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    os.sync()
 
 
 def _parents(path: str) -> Iterator[str]:

@@ -18,6 +18,8 @@ HOSTILE = [
     "- a", "-", "--", "---", "...", "? x", "a: b", "a:b", "a #b", "#x", "x#", "&a", "*a", "!t", "%p", "@x", "`x",
     "|", ">", "'q'", '"d"', "{a}", "[a]", "a, b", " lead", "trail ", "two  spaces", "tab\there", "é ü 漢", "\x07bell",
     "multi\nline", "multi\nline\n", "trailing\n\n", "\nlead break", " indented\nliteral\n", "a\n\nb\n", "a\r\nb",
+    "Yes", "y", "N", "0b101", "0755", "1.5", "1.5e3", "1.", "0.", "1_2", "12-34", "v1.2.3", "a-", "a.", "a/", "NaN",
+    "12:30:00", "1:2", "a:", "http://x", "a@b", "a=b", "+1", "1+1", "a,b", "1,000",
     "x" * 950, " ".join(["word"] * 300), "line\u2028sep", "wide\u00a0space", "emoji 🙂", "\ufeffbom",
 ]
 
@@ -62,6 +64,16 @@ def test_random_documents() -> None:
 
     for _ in range(400):
         _same({"root": make(0)})
+
+
+def test_plain_looking_text_is_written_as_pyyaml_writes_it() -> None:
+    """The fast path for text without indicators or spaces: whatever the resolver reads back as a number, a
+    boolean, null or a date is still quoted, as PyYAML quotes it."""
+    rng = random.Random(7)
+    alphabet = "aeinorstuyYNTF0123456789_./-xXbBoO:@=+,"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+        assert _same({text: text, "l": [text]}) or not text[0].isalnum()
 
 
 def test_dump_uses_it_and_falls_back() -> None:
