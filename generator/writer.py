@@ -129,8 +129,10 @@ def apply(root: Path, work_dir: Path, scope: Scope, the_plan: Plan,
     alone, which the fleet layer lists); the stage points at them, read-only, so it builds whole."""
     if not the_plan.pending():
         return
-    changed_dirs = [d for d in scope.dirs if any(c.path.startswith(d + "/") for c in the_plan.pending())]
-    changed_files = [f for f in scope.files if any(c.path == f for c in the_plan.pending())]
+    pending = {change.path for change in the_plan.pending()}
+    above = {parent for path in pending for parent in _parents(path)}  # a lookup a directory: fleets own thousands
+    changed_dirs = [d for d in scope.dirs if d in above]
+    changed_files = [f for f in scope.files if f in pending]
     _check_writable(root, changed_dirs, changed_files)
     work_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix="stage-", dir=work_dir))
