@@ -207,7 +207,7 @@ def _parents(path: str) -> Iterator[str]:
 
 def _write(path: Path, data: bytes) -> None:
     with open(path, "wb") as handle:
-        handle.write(data)  # made durable by one sync() of the whole stage before the swap (_stage)
+        handle.write(data)  # made durable by one flush of the stage's filesystem before the swap (_stage)
 
 
 def _check_writable(root: Path, dirs: list[str], files: list[str]) -> None:
