@@ -95,7 +95,7 @@ def snapshot(root: Path, rels: tuple[str, ...]) -> tuple[dict[str, Any], dict[st
     return dirs, files
 
 
-def _files_under(root: Path, rels: tuple[str, ...]) -> dict[str, str]:
+def _files_under(root: str | Path, rels: tuple[str, ...]) -> dict[str, str]:
     """Every file (or symlink) below these paths, relative to ``root``."""
     found: dict[str, str] = {}
     top = str(root)
@@ -176,7 +176,7 @@ class RenderCache:
             digest.update(f"\0{input_name}\0{inputs[input_name][-1]}".encode())
         site_dir = f"{self.repo.root}/sites/{name}"
         if os.path.lexists(f"{site_dir}/extensions"):
-            for rel, path in sorted(_files_under(Path(site_dir), ("extensions",)).items()):
+            for rel, path in sorted(_files_under(site_dir, ("extensions",)).items()):
                 link = os.readlink(path) if os.path.islink(path) else ""
                 digest.update(f"\0{rel}\0{link}\0".encode())
                 digest.update(Path(path).read_bytes() if not link and os.path.isfile(path) else b"-")
