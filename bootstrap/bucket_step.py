@@ -19,6 +19,7 @@ from botocore.exceptions import (
 
 from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import AdminLogin
+from bootstrap.deadline import Deadline, DeadlineExpired, bound_botocore_client
 from bootstrap.report import CREATED, DELETED, UNCHANGED, UPDATED, Report
 from bootstrap.vault import Vault
 from generator.errors import GeneratorError
@@ -61,6 +62,9 @@ class BucketStep:
         self.config = config
         self.s3 = boto3.client("s3", aws_access_key_id=login.user, aws_secret_access_key=login.password, **common)
         self.iam = boto3.client("iam", aws_access_key_id=login.user, aws_secret_access_key=login.password, **common)
+        deadline = Deadline(timeout)  # one for the service: both clients' requests share it
+        bound_botocore_client(self.s3, deadline)
+        bound_botocore_client(self.iam, deadline)
 
     def run(self) -> None:
         try:
@@ -74,7 +78,7 @@ class BucketStep:
             error = exc.response.get("Error", {})
             raise BucketFailed(f"s3 at {self.endpoint}: {exc.operation_name} failed: {error.get('Code')}: "
                                f"{error.get('Message', '')}".rstrip(": ")) from exc
-        except (ReadTimeoutError, ConnectTimeoutError) as exc:
+        except (ReadTimeoutError, ConnectTimeoutError, DeadlineExpired) as exc:
             raise BucketFailed(f"s3 at {self.endpoint}: no answer within {self.timeout:g} s ({type(exc).__name__})") from exc
         except BotoCoreError as exc:
             raise BucketFailed(f"s3 at {self.endpoint}: {exc}") from exc

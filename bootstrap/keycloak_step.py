@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import string
 from typing import Any
 from urllib.parse import quote
@@ -21,10 +22,11 @@ from keycloak import KeycloakAdmin
 from keycloak.exceptions import (KeycloakAuthenticationError, KeycloakDeleteError, KeycloakError, KeycloakGetError,
                                  KeycloakPostError, raise_error_from_response)
 from requests.exceptions import RequestException, Timeout
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.exceptions import NewConnectionError, TimeoutError as Urllib3Timeout
 
 from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import AdminLogin
+from bootstrap.deadline import Deadline, DeadlineAdapter
 from bootstrap.report import CREATED, UNCHANGED, UPDATED, Report
 from bootstrap.vault import Vault
 from generator.errors import GeneratorError
@@ -130,7 +132,8 @@ class KeycloakStep:
             self.admin = KeycloakAdmin(server_url=self.url, username=login.user, password=login.password,
                                        realm_name=self.realm, user_realm_name=settings.admin_realm,
                                        client_id=settings.admin_client_id, verify=verify,
-                                       timeout=timeout, max_retries=0)  # each request: connect and read within it
+                                       timeout=timeout, max_retries=0)
+            _bind_deadline(self.admin, Deadline(timeout))
             self.admin.get_realm(self.realm)
         except KeycloakAuthenticationError as exc:
             raise KeycloakFailed(f"keycloak at {self.url}: cannot log in as admin '{login.user}' in realm "
@@ -142,6 +145,11 @@ class KeycloakStep:
         except (KeycloakError, RequestException) as exc:
             if _timed_out(exc):
                 raise self._timed_out(exc) from exc
+            if tls := _in_chain(exc, ssl.SSLError):
+                raise KeycloakFailed(f"keycloak at {self.url}: TLS verification failed "
+                                     f"({getattr(tls, 'verify_message', None) or getattr(tls, 'reason', None) or tls}); "
+                                     "set bootstrap.keycloak.caBundle to the CA file that signed its certificate"
+                                     ) from exc
             raise KeycloakFailed(f"keycloak at {self.url}: unreachable or failing: {_why(exc)}") from exc
 
     def _timed_out(self, exc: BaseException) -> "KeycloakFailed":
@@ -342,9 +350,27 @@ class KeycloakStep:
             self.report.add(SERVICE, f"user {username} role {role_name}", CREATED)
 
 
+def _bind_deadline(admin: KeycloakAdmin, deadline: Deadline) -> None:
+    """Every request of the admin client, the token requests of its OpenID client included, within one
+    deadline and never retried (python-keycloak's OpenID client retries a POST once by default, which doubled
+    the wait on a service that never answers)."""
+    adapter = DeadlineAdapter(deadline)
+    # python-keycloak keeps its requests sessions private; both are mounted before the first request.
+    for session in (admin.connection._s, admin.connection.keycloak_openid.connection._s):  # noqa: SLF001
+        for scheme in ("http://", "https://"):
+            session.mount(scheme, adapter)
+
+
 def _timed_out(exc: BaseException | None) -> BaseException | None:
     """The timeout behind an error: python-keycloak wraps it as "Can't connect to server", and requests
     reports a read timeout with retries off as a ConnectionError around urllib3's ReadTimeoutError."""
+    return _in_chain(exc, (Timeout, Urllib3Timeout, TimeoutError), unless=NewConnectionError)
+
+
+def _in_chain(exc: BaseException | None, kinds: type | tuple[type, ...],
+              unless: type | tuple[type, ...] = ()) -> BaseException | None:
+    """The first error of ``kinds`` (and not of ``unless``) among ``exc``, its causes, contexts, reasons and
+    arguments. urllib3's NewConnectionError (refused, no route) is a ConnectTimeoutError by inheritance only."""
     seen: list[BaseException] = []
     pending = [exc]
     while pending:
@@ -352,9 +378,10 @@ def _timed_out(exc: BaseException | None) -> BaseException | None:
         if current is None or any(current is s for s in seen):
             continue
         seen.append(current)
-        if isinstance(current, (Timeout, Urllib3Timeout, TimeoutError)):
+        if isinstance(current, kinds) and not isinstance(current, unless):
             return current
-        pending += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        reason = getattr(current, "reason", None)  # urllib3's wrapped error; ssl's reason is a string
+        pending += [current.__cause__, current.__context__, reason if isinstance(reason, BaseException) else None]
         pending += [arg for arg in current.args if isinstance(arg, BaseException)]
     return None
 
