@@ -109,11 +109,13 @@ if ! command -v java >/dev/null 2>&1; then
 fi
 log "java: $(java -version 2>&1 | awk -F'"' 'NR==1{print $2}') $(command -v java)"
 
-# --- bubblewrap and strace (the pod sandbox of the end-to-end tests) -------
-if ! command -v bwrap >/dev/null 2>&1 || ! command -v strace >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap strace >/dev/null
+# --- bubblewrap and strace (the pod sandbox of the end-to-end tests), ss (iproute2: the server smoke
+# tests read which addresses each server listens on) -------------------------------------------------
+if ! command -v bwrap >/dev/null 2>&1 || ! command -v strace >/dev/null 2>&1 || ! command -v ss >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap strace iproute2 >/dev/null
 fi
 log "bubblewrap: $(bwrap --version | awk '{print $2}') $(command -v bwrap)"
+log "ss: $(ss -V | awk '{print $NF}') $(command -v ss)"
 
 # --- LiteLLM proxy (end-to-end tests) ---------------------------------------
 # Its own venv: litellm[proxy] pins many libraries that must not constrain the generator's.
@@ -125,18 +127,38 @@ LITELLM_VENV="$CACHE_DIR/litellm-$LITELLM_VERSION-app-venv"
 # prisma (the Python client, as in LiteLLM's image) so that key lookups fail with "No connected db"
 # rather than an ImportError; its engines are never downloaded: the tests run without a database.
 LITELLM_REQUIREMENTS=("litellm[proxy]==$LITELLM_VERSION" "prisma==0.11.0")
-stamp="$LITELLM_VENV/.complete-$(printf '%s ' "${LITELLM_REQUIREMENTS[@]}" | sha256sum | cut -c1-12)"
+stamp="$LITELLM_VENV/.complete-$(printf '%s ' compiled "${LITELLM_REQUIREMENTS[@]}" | sha256sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
-    rm -rf "$LITELLM_VENV"
-    mkdir -p "$LITELLM_VENV" "$PIP_CACHE_DIR"
+    # Built beside its place and moved in whole (its host path is not the one its scripts name: that is
+    # /app/.venv), so an interrupted or concurrent install never leaves a partial venv behind a stamp.
+    build="$(mktemp -d "$CACHE_DIR/.litellm-venv.XXXXXX")" && chmod 755 "$build"
+    mkdir -p "$PIP_CACHE_DIR"
     in_image() {
-        bwrap --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
+        # --clearenv: the build sees the image build's environment, not the machine's. A PYTHONDONTWRITEBYTECODE
+        # or PYTHONPYCACHEPREFIX set here would make pip skip the bytecode or write it outside the venv, and the
+        # read-only pod would then see its interpreter try to write it at run time.
+        bwrap --clearenv --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
             --symlink usr/sbin /sbin --ro-bind /etc /etc --proc /proc --dev /dev --tmpfs /tmp \
-            --bind "$LITELLM_VENV" /app/.venv --bind "$PIP_CACHE_DIR" /pip-cache --chdir /app \
-            --setenv HOME /tmp --setenv PIP_CACHE_DIR /pip-cache --setenv PATH /app/.venv/bin:/usr/bin "$@"
+            --bind "$build" /app/.venv --bind "$PIP_CACHE_DIR" /pip-cache --chdir /app \
+            --setenv HOME /tmp --setenv LANG C.UTF-8 --setenv PIP_CACHE_DIR /pip-cache \
+            --setenv PATH /app/.venv/bin:/usr/bin "$@"
     }
     in_image /usr/bin/python3 -m venv /app/.venv
     in_image /app/.venv/bin/python -m pip install -q --disable-pip-version-check "${LITELLM_REQUIREMENTS[@]}"
-    touch "$stamp"
+    # The image ships its venv compiled (pip compiles what it installs); compile whatever pip left, at the
+    # paths the pod sees, and prove that no module lacks its bytecode (tests/pod_sandbox counts the same).
+    in_image /app/.venv/bin/python -m compileall -q -j 0 /app/.venv/lib >/dev/null || true
+    missing=$(in_image /app/.venv/bin/python - <<'PY'
+import importlib.util, pathlib
+root = pathlib.Path("/app/.venv/lib")
+print(sum(1 for p in root.rglob("*.py") if not pathlib.Path(importlib.util.cache_from_source(str(p))).exists()))
+PY
+)
+    [ "$missing" = 0 ] || { echo "litellm venv: $missing module(s) without bytecode after compileall" >&2; exit 1; }
+    touch "$build/$(basename "$stamp")"
+    old="$(mktemp -d "$CACHE_DIR/.litellm-venv-old.XXXXXX")"
+    [ ! -e "$LITELLM_VENV" ] || mv "$LITELLM_VENV" "$old/"
+    mv "$build" "$LITELLM_VENV"
+    rm -rf "$old"
 fi
 log "litellm: $LITELLM_VERSION $LITELLM_VENV (/app/.venv in the pod sandbox)"

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from generator.tools import find
+from tests import egress
 from tests.pod_sandbox import VENV, Container, Run, Sandbox
 from tests.servers import scaled
 
@@ -62,7 +63,8 @@ class Proxy:
         self.url = f"http://127.0.0.1:{args[port_index]}"
 
     def __enter__(self) -> "Proxy":
-        base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.log_path.parent), "LANG": "C.UTF-8"}
+        base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.log_path.parent), "LANG": "C.UTF-8",
+                **egress.env()}
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen([str(VENV / "bin" / "python"), str(self.program), *self.args],
                                         env={**base, **self.env}, stdout=self.log, stderr=subprocess.STDOUT,

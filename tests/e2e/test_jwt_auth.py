@@ -5,7 +5,8 @@ from the rendered config and env (tests/e2e/rendered.py lists the only differenc
 
 1. The licence: jwtAuth without LITELLM_LICENSE in the site's secrets is refused at render (exit 2).
 2. With a licence value that is not a LiteLLM licence, the rendered proxy answers a valid token with its
-   licence refusal: the rendered settings reach LiteLLM's JWT path.
+   licence refusal: the rendered settings reach LiteLLM's JWT path. LiteLLM asks its licence server about such
+   a value; the request goes to the tests' egress trap (tests/egress.py), which refuses it on this machine.
 3. With the licence check switched on INSIDE THIS TEST HARNESS ONLY (tests/e2e/licensed_litellm.py; a real
    deployment needs a real licence), the JWT path itself:
    - an admin's token (AI_ADMIN, so Keycloak grants the litellm_proxy_admin scope) passes authentication as
@@ -27,6 +28,7 @@ from pathlib import Path
 import pytest
 from keycloak import KeycloakAdmin
 
+from tests import egress
 from tests.e2e.oidc import _b64
 from tests.e2e.pod import http
 from tests.e2e.rendered import chat, container_env, mocked, proxy, render, rendered_config, running, serving_container
@@ -122,6 +124,8 @@ def test_keycloak_tokens_reach_litellms_jwt_auth(keycloak_world, tmp_path: Path)
         # 2. the rendered proxy: the JWT path, stopped by the licence gate
         status, body = _call(unlicensed, admin_token)
         assert status == 403 and "JWT Auth is an enterprise only feature" in _error(body)[1], body
+        # a licence LiteLLM cannot verify offline is checked with its licence server: refused here, locally
+        assert "license.litellm.ai:443" in egress.active().seen()
         # the master key still works (JWT auth adds a way in, it removes none)
         assert chat(unlicensed, secret["LITELLM_MASTER_KEY"], "mock-gpt")[0] == 200
 

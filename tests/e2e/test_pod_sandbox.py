@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.pod import PodProxy, build, http
 from tests.helpers import PROJECT
-from tests.pod_sandbox import Container, Sandbox, config_maps, pod_spec
+from tests.pod_sandbox import VENV, Container, Sandbox, config_maps, pod_spec
 from tests.pod_sandbox.checks import probe_writes, ui_problems, write_problems
 from tests.servers import free_port
 
@@ -110,3 +110,15 @@ def test_migration_job_runs_litellm_migration_entry_point(docs, tmp_path: Path) 
     assert not [w for w in run.writes if w.error], run.writes
     serving = _container(docs)
     assert {"name": "DISABLE_SCHEMA_UPDATE", "value": "true"} in serving.spec["env"]
+
+
+def test_the_image_venv_carries_its_bytecode() -> None:
+    """The image ships its venv compiled, and the pod's root is read-only: a module without bytecode would make
+    the interpreter try to write it at run time (a failed write the sandbox counts). scripts/install-servers.sh
+    builds the venv with the image build's environment and compiles it; every module has its bytecode."""
+    (lib,) = (VENV / "lib").glob("python3.*")  # the venv's interpreter, whose cache tag names the bytecode
+    tag = "cpython-" + lib.name.removeprefix("python").replace(".", "")
+    modules = list(lib.rglob("*.py"))
+    assert len(modules) > 5000, f"{VENV}: only {len(modules)} modules; is LiteLLM installed?"
+    missing = [m for m in modules if not (m.parent / "__pycache__" / f"{m.stem}.{tag}.pyc").is_file()]
+    assert not missing, f"{len(missing)} of {len(modules)} modules without bytecode, e.g. {missing[:3]}"

@@ -31,9 +31,9 @@ pytestmark = pytest.mark.servers
 
 def listening_sockets(pids: set[int]) -> list[str]:
     """Local addresses on which any of ``pids`` listens (TCP), via ``ss``."""
-    if not shutil.which("ss"):
-        pytest.skip("ss (iproute2) not installed")
-    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout
+    ss = shutil.which("ss")
+    assert ss, "ss (iproute2) is missing: scripts/install-servers.sh installs it"
+    out = subprocess.run([ss, "-Hltnp"], capture_output=True, text=True, check=True).stdout
     addrs = []
     for line in out.splitlines():
         if any(f"pid={p}," in line for p in pids):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests import egress
 from tests.pod_sandbox.image import IMAGE, VENV, Image, image_layer
 from tests.servers import scaled
 
@@ -174,7 +175,8 @@ class Sandbox:
 
     def environment(self) -> dict[str, str]:
         """The container's environment, exactly: bubblewrap passes its own on, so no value is in an argv."""
-        env = {**self.container.env(), **self.env_overrides}  # an override of None unsets the variable
+        # egress.env(): outbound HTTP(S) to the local trap (tests/egress.py), the one difference from the pod
+        env = {**self.container.env(), **egress.env(), **self.env_overrides}  # an override of None unsets it
         return {key: value for key, value in env.items() if value is not None}
 
     def start(self) -> Run:
