@@ -30,6 +30,7 @@ import yaml
 from tests.e2e import oidc
 from tests.e2e.leaks import ProcessWatch, shim_calls, tool_shims
 from tests.e2e.pod import LITELLM, PodProxy, Proxy, build, http, one, unseal
+from tests.e2e.rendered import running
 from tests.pod_sandbox import Container, Sandbox, config_maps, pod_spec
 from tests.pod_sandbox.checks import probe_writes, ui_problems, write_problems
 from tests.helpers import admin_env, build_file_tree, create_realm, generator, local_site
@@ -238,24 +239,48 @@ def _litellm_role(claim: object) -> str | None:
 
 
 def test_broken_s3_credential_is_detected(servers, tmp_path: Path) -> None:
-    """The negative control: with a wrong S3 secret in the pod, the cache checks above fail."""
+    """The negative control: with a wrong S3 secret, the cache checks above fail. A control proxy with the right
+    secret runs beside it and gets the same requests: once the control's asynchronous cache write has landed
+    (and its repeat is served from the cache), the broken proxy has had at least as long and has written nothing,
+    so the emptiness is the credential's doing, not a write still on its way."""
     kc, pg, s3 = servers
-    bucket = "e2e-broken"
     admin = boto3.client("s3", endpoint_url=s3.s3_endpoint, region_name="us-east-1",
                          aws_access_key_id=s3.access_key, aws_secret_access_key=s3.secret_key)
-    admin.create_bucket(Bucket=bucket)
-    config = {"model_list": [{"model_name": "mock-gpt", "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "x",
-                                                                          "mock_response": "Hello"}}],
-              "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
-              "litellm_settings": {"cache": True, "cache_params": {
-                  "type": "s3", "s3_bucket_name": bucket, "s3_region_name": "us-east-1", "s3_endpoint_url": s3.s3_endpoint,
-                  "s3_aws_access_key_id": s3.access_key, "s3_aws_secret_access_key": "wrong-" + s3.secret_key, "ttl": 3600}}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    args = ["--port", str(free_port()), "--config", str(tmp_path / "config.yaml")]
+
+    def proxy(name: str, secret_key: str) -> Proxy:
+        bucket = f"e2e-{name}"
+        admin.create_bucket(Bucket=bucket)
+        config = {"model_list": [{"model_name": "mock-gpt", "litellm_params": {
+                      "model": "openai/gpt-4o-mini", "api_key": "x", "mock_response": "Hello"}}],
+                  "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+                  "litellm_settings": {"cache": True, "cache_params": {
+                      "type": "s3", "s3_bucket_name": bucket, "s3_region_name": "us-east-1",
+                      "s3_endpoint_url": s3.s3_endpoint, "s3_aws_access_key_id": s3.access_key,
+                      "s3_aws_secret_access_key": secret_key, "ttl": 3600}}}
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))
+        args = ["--port", str(free_port()), "--config", str(tmp_path / f"{name}.yaml")]
+        return Proxy(args, env, tmp_path / f"{name}.log")
+
+    def objects(bucket: str) -> int:
+        return admin.list_objects_v2(Bucket=f"e2e-{bucket}").get("KeyCount", 0)
+
     env = {"LITELLM_MASTER_KEY": "sk-" + "b" * 40, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    with Proxy(args, env, tmp_path / "litellm.log") as proxy:
-        first = _chat(proxy, env["LITELLM_MASTER_KEY"])
-        second = _chat(proxy, env["LITELLM_MASTER_KEY"])
-    assert first[0] == 200 and second[0] == 200  # LiteLLM swallows the S3 error...
-    assert admin.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0  # ...but nothing reaches the bucket
-    assert second[2]["id"] != first[2]["id"]  # and nothing is served from the cache
+    with running(proxy("control", s3.secret_key), proxy("broken", "wrong-" + s3.secret_key)) as (control, broken):
+        firsts, answered = {}, {}
+        for p in (control, broken):
+            firsts[p] = _chat(p, env["LITELLM_MASTER_KEY"])
+            answered[p] = time.monotonic()
+        deadline = answered[control] + scaled(30)
+        while not objects("control"):
+            assert time.monotonic() < deadline, f"the control wrote nothing to its bucket: {_tail(control.log_path)}"
+            time.sleep(0.1)
+        landed = time.monotonic() - answered[control]  # an upper bound of the control's write after its answer
+        # Not a guess: the broken proxy is given twice what the control needed (at least a second), after its own
+        # answer, before its bucket is looked at.
+        time.sleep(max(0.0, answered[broken] + max(2 * landed, 1.0) - time.monotonic()))
+        seconds = {p: _chat(p, env["LITELLM_MASTER_KEY"]) for p in (control, broken)}
+    print(f"control's cache write landed within {landed:.2f} s of its answer")
+    assert all(r[0] == 200 for r in (*firsts.values(), *seconds.values()))  # LiteLLM swallows the S3 error...
+    assert seconds[control][2]["id"] == firsts[control][2]["id"]  # the control is served from its cache
+    assert objects("broken") == 0  # ...but nothing reaches the broken proxy's bucket
+    assert seconds[broken][2]["id"] != firsts[broken][2]["id"]  # and nothing is served from the cache
