@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,7 @@ def _problem(error: dict[str, Any]) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
     if kind.endswith("_type") or kind in {"literal_error", "enum"}:
-        return f"{message} (found {_kind(error.get('input'))}: {_short(error.get('input'))})"
+        return f"{message} (found {_found(error.get('input'))})"
     return message
 
 
@@ -173,6 +174,18 @@ def _kind(value: Any) -> str:
     return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+# A value found where it does not belong is shown only when it cannot be a credential: a short word, a number.
+# Anything else is described by its kind and size: a pasted key must not reach a terminal or a CI log.
+SHOWN_WORD = re.compile(r"[A-Za-z][A-Za-z -]{0,15}")
+
+
+def _found(value: Any) -> str:
+    if isinstance(value, str):
+        return f"a string: {value!r}" if SHOWN_WORD.fullmatch(value) else f"a string of {len(value)} characters"
+    if isinstance(value, (bool, int, float)):
+        return f"{_kind(value)}: {value!r}"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key{'s' if len(value) != 1 else ''}"
+    return _kind(value)

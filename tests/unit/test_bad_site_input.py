@@ -12,6 +12,7 @@ from generator.layout import Repo
 from tests.helpers import fingerprint, generator
 
 GOOD = "domain: example.com\n"
+PLANTED = "sk-proj-" + "FAKE" * 5  # a credential pasted where it does not belong: never in a message but as a key
 
 # (id, site.yaml text, expected line or None, expected field or None, expected words in the problem)
 CASES = [
@@ -144,6 +145,13 @@ CASES = [
      "networkPolicy.egress.external[0].cidr", "not a CIDR block"),
     ("egress-except-outside", "domain: example.com\nnetworkPolicy:\n  egress:\n    external:\n"
      "      - {cidr: 10.0.0.0/8, except: [192.168.0.0/16]}\n", 5, "networkPolicy.egress.external[0]", "not inside"),
+    # a value where it does not belong is described, never shown, unless it is a short word or a number
+    ("extra-env-as-k8s-list", "domain: example.com\nextraEnv:\n  - {name: OPENAI_API_KEY, value: " + PLANTED + "}\n",
+     2, "extraEnv", "valid dictionary (found a list of 1 item)"),
+    ("secret-in-an-integer", f"domain: example.com\nreplicas: {PLANTED}\n", 2, "replicas",
+     f"valid integer (found a string of {len(PLANTED)} characters)"),
+    ("secret-in-a-choice", f"domain: example.com\nrouting: {{type: {PLANTED}}}\n", 2, "routing.type",
+     f"(found a string of {len(PLANTED)} characters)"),
 ]
 
 
@@ -164,6 +172,7 @@ def test_bad_site_is_refused_and_nothing_changes(repo: Path, body: str | bytes, 
     if field:
         assert f" {field}: " in message, message
     assert words in message, message
+    assert PLANTED not in message and "FAKE" not in message, message
     assert fingerprint(repo) == before
 
 
