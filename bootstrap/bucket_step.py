@@ -14,12 +14,11 @@ import json
 import boto3
 from botocore.config import Config
 from botocore.exceptions import (
-    BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError,
+    BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError, SSLError,
 )
 
 from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import AdminLogin
-from bootstrap.deadline import Deadline, DeadlineExpired, bound_botocore_client
 from bootstrap.report import CREATED, DELETED, UNCHANGED, UPDATED, Report
 from bootstrap.vault import Vault
 from generator.errors import GeneratorError
@@ -62,9 +61,6 @@ class BucketStep:
         self.config = config
         self.s3 = boto3.client("s3", aws_access_key_id=login.user, aws_secret_access_key=login.password, **common)
         self.iam = boto3.client("iam", aws_access_key_id=login.user, aws_secret_access_key=login.password, **common)
-        deadline = Deadline(timeout)  # one for the service: both clients' requests share it
-        bound_botocore_client(self.s3, deadline)
-        bound_botocore_client(self.iam, deadline)
 
     def run(self) -> None:
         try:
@@ -72,13 +68,16 @@ class BucketStep:
             self._user()
             self._policy()
             self._access_key()
+        except SSLError as exc:  # before BotoCoreError, its base
+            raise BucketFailed(f"s3 at {self.endpoint}: TLS verification failed ({exc.kwargs.get('error', exc)}); set "
+                               "bootstrap.s3.caBundle to the CA file that signed its certificate") from exc
         except EndpointConnectionError as exc:
             raise BucketFailed(f"s3 at {self.endpoint}: unreachable ({exc})") from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise BucketFailed(f"s3 at {self.endpoint}: {exc.operation_name} failed: {error.get('Code')}: "
                                f"{error.get('Message', '')}".rstrip(": ")) from exc
-        except (ReadTimeoutError, ConnectTimeoutError, DeadlineExpired) as exc:
+        except (ReadTimeoutError, ConnectTimeoutError) as exc:
             raise BucketFailed(f"s3 at {self.endpoint}: no answer within {self.timeout:g} s ({type(exc).__name__})") from exc
         except BotoCoreError as exc:
             raise BucketFailed(f"s3 at {self.endpoint}: {exc}") from exc

@@ -21,12 +21,12 @@ from urllib.parse import quote
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import (KeycloakAuthenticationError, KeycloakDeleteError, KeycloakError, KeycloakGetError,
                                  KeycloakPostError, raise_error_from_response)
+from requests.adapters import HTTPAdapter
 from requests.exceptions import RequestException, Timeout
 from urllib3.exceptions import NewConnectionError, TimeoutError as Urllib3Timeout
 
 from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import AdminLogin
-from bootstrap.deadline import Deadline, DeadlineAdapter
 from bootstrap.report import CREATED, UNCHANGED, UPDATED, Report
 from bootstrap.vault import Vault
 from generator.errors import GeneratorError
@@ -132,8 +132,8 @@ class KeycloakStep:
             self.admin = KeycloakAdmin(server_url=self.url, username=login.user, password=login.password,
                                        realm_name=self.realm, user_realm_name=settings.admin_realm,
                                        client_id=settings.admin_client_id, verify=verify,
-                                       timeout=timeout, max_retries=0)
-            _bind_deadline(self.admin, Deadline(timeout))
+                                       timeout=timeout, max_retries=0)  # each request: connect and read within it
+            _no_retries(self.admin)
             self.admin.get_realm(self.realm)
         except KeycloakAuthenticationError as exc:
             raise KeycloakFailed(f"keycloak at {self.url}: cannot log in as admin '{login.user}' in realm "
@@ -350,15 +350,14 @@ class KeycloakStep:
             self.report.add(SERVICE, f"user {username} role {role_name}", CREATED)
 
 
-def _bind_deadline(admin: KeycloakAdmin, deadline: Deadline) -> None:
-    """Every request of the admin client, the token requests of its OpenID client included, within one
-    deadline and never retried (python-keycloak's OpenID client retries a POST once by default, which doubled
-    the wait on a service that never answers)."""
-    adapter = DeadlineAdapter(deadline)
+def _no_retries(admin: KeycloakAdmin) -> None:
+    """No request of the admin client is retried, its token requests included: python-keycloak's OpenID client
+    has its own session, whose adapter retries a POST once, so a Keycloak that never answers took twice the
+    timeout. Each request now connects and answers within the timeout once, and the step fails then."""
     # python-keycloak keeps its requests sessions private; both are mounted before the first request.
     for session in (admin.connection._s, admin.connection.keycloak_openid.connection._s):  # noqa: SLF001
         for scheme in ("http://", "https://"):
-            session.mount(scheme, adapter)
+            session.mount(scheme, HTTPAdapter(max_retries=0))
 
 
 def _timed_out(exc: BaseException | None) -> BaseException | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import math
 import secrets
 import string
 from urllib.parse import quote, urlsplit, unquote
@@ -20,7 +19,6 @@ from psycopg import sql
 
 from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import AdminLogin
-from bootstrap.deadline import Deadline, DeadlineExpired
 from bootstrap.report import CREATED, UNCHANGED, UPDATED, Report
 from bootstrap.vault import Vault
 from generator.errors import GeneratorError
@@ -68,20 +66,14 @@ class PostgresStep:
         self.port = settings.port or site.postgres.port
         self.where = f"postgresql://{self.host}:{self.port}"
         self.conninfo = dict(host=self.host, port=self.port, user=login.user, password=login.password,
-                             sslmode=settings.sslmode)
+                             sslmode=settings.sslmode, connect_timeout=max(2, round(timeout)))
         if settings.ca_bundle:
             self.conninfo["sslrootcert"] = settings.ca_bundle
         self.admin_db = settings.admin_database
-        self.deadline = Deadline(timeout)  # one for the service: every connection of the step shares it
 
     def _connect(self, dbname: str, **overrides: object) -> psycopg.Connection:
         try:
-            # libpq's connect_timeout is whole seconds, at least 2
-            left = max(2, math.ceil(self.deadline.left()))
-            return psycopg.connect(**{**self.conninfo, **overrides}, dbname=dbname, autocommit=True,
-                                   connect_timeout=left)
-        except DeadlineExpired as exc:
-            raise PostgresFailed(f"postgres at {self.where}: no answer within {self.timeout:g} s") from exc
+            return psycopg.connect(**{**self.conninfo, **overrides}, dbname=dbname, autocommit=True)
         except psycopg.OperationalError as exc:
             if "timeout" in str(exc).lower():
                 raise PostgresFailed(f"postgres at {self.where}: no answer within {self.timeout:g} s "

@@ -22,7 +22,7 @@ import pytest
 from tests.helpers import (MINIMAL_SITE, admin_env, build_file_tree, create_realm, fingerprint, generator, local_site,
                            sops_decrypt)
 from tests.keys import age_key, sealing_pair, sops_rules
-from tests.servers import BlackHole, KeycloakServer, PostgresServer, SeaweedServer
+from tests.servers import BlackHole, KeycloakServer, PostgresServer, SeaweedServer, scaled
 
 pytestmark = pytest.mark.e2e
 SITE = "faulty"
@@ -77,7 +77,7 @@ class Rig:
                 finally:
                     if process.poll() is None:
                         os.kill(process.pid, signal.SIGCONT)
-        process.wait(120)
+        process.wait(scaled(120))
         assert fired, f"never saw {trigger!r}: {''.join(out)}"
         return subprocess.CompletedProcess([], process.returncode, "".join(out), process.stderr.read())
 
@@ -189,13 +189,18 @@ def test_hung_service_fails_within_the_timeout(rig: Rig, service: str) -> None:
         result = generator(rig.root, "bootstrap", "--site", SITE, "--only", service, "--timeout",
                            str(BLACK_HOLE_TIMEOUT), env=rig.env)
         elapsed = time.monotonic() - started
-        assert hole.held, "the client never connected to the black hole"
+        # one request, never retried: one connection, so the step fails after one --timeout, not two (a retry
+        # opens a second connection; python-keycloak's token request did)
+        assert len(hole.held) == 1, f"{service}: {len(hole.held)} connections to the black hole"
     assert result.code == 1, result.text
     assert result.err.count("\n") == 1, result.err
     assert f"127.0.0.1:{hole.port}" in result.err and f"no answer within {BLACK_HOLE_TIMEOUT} s" in result.err, result.err
-    # Each request's bound, plus the interpreter's start-up: never the minutes of retries seen before.
-    assert elapsed < 2 * BLACK_HOLE_TIMEOUT + 10, f"{service}: failed after {elapsed:.1f} s"
-    print(f"{service}: black hole refused after {elapsed:.1f} s (--timeout {BLACK_HOLE_TIMEOUT})")
+    # One request's bound (wall-clock, the generator's own), plus the interpreter's start-up and the rest of the
+    # run, which take longer on a loaded machine (scaled as every other deadline): never the minutes of retries
+    # seen before.
+    limit = BLACK_HOLE_TIMEOUT + scaled(10)
+    assert elapsed < limit, f"{service}: failed after {elapsed:.1f} s (limit {limit:.1f} s)"
+    print(f"{service}: black hole refused after {elapsed:.1f} s (--timeout {BLACK_HOLE_TIMEOUT}, limit {limit:.1f} s)")
     site_file.write_text(original)
     assert fingerprint(rig.root) == before
     rerun = rig.bootstrap()
