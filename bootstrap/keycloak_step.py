@@ -27,6 +27,7 @@ from urllib3.exceptions import NewConnectionError, TimeoutError as Urllib3Timeou
 
 from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import AdminLogin
+from bootstrap.keycloak_gate import AccessGate
 from bootstrap.report import CREATED, UNCHANGED, UPDATED, Report
 from bootstrap.vault import Vault
 from generator.errors import GeneratorError
@@ -162,6 +163,9 @@ class KeycloakStep:
             realm_scopes = {scope["name"]: scope["id"] for scope in self.admin.get_client_scopes()}
             self._admin_scope(realm_scopes)
             self._roles(client_uuid)
+            AccessGate(self.admin, self.realm, self.site.keycloak.client_id,
+                       (self.site.keycloak.user_role, self.site.keycloak.admin_role), self.report,
+                       dry_run=self.vault.dry_run).converge(client_uuid)
             self._admin_scope_role(realm_scopes)  # before the client offers the scope: no window where anyone gets it
             self._client_scopes(client_uuid, realm_scopes)
             self._mappers(client_uuid)

@@ -21,11 +21,13 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.error
 from pathlib import Path
 
 import boto3
 import pytest
 import yaml
+from keycloak import KeycloakAdmin
 
 from tests.e2e import oidc
 from tests.e2e.leaks import ProcessWatch, shim_calls, tool_shims
@@ -170,9 +172,16 @@ def test_full_flow(servers, tmp_path: Path) -> None:
         status, _, userinfo = http("GET", proxy_env["GENERIC_USERINFO_ENDPOINT"],
                                    headers={"Authorization": f"Bearer {tokens['access_token']}"})
         assert status == 200 and _litellm_role(oidc.nested(json.loads(userinfo), proxy_env["GENERIC_USER_ROLE_ATTRIBUTE"])) == "proxy_admin"
+        # a user without AI_USER or AI_ADMIN gets no token of this client (bootstrap's gate); with AI_USER, a user's
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            oidc.password_grant(token_url, proxy_env["GENERIC_CLIENT_ID"], secret["CLIENT_SECRET"], PLAIN, PLAIN_PASSWORD)
+        assert refused.value.code == 401
+        realm_admin = KeycloakAdmin(server_url=kc.url, username=kc.admin_user, password=kc.admin_password,
+                                    realm_name=REALM, user_realm_name="master")
+        realm_admin.assign_realm_roles(realm_admin.get_user_id(PLAIN), [realm_admin.get_realm_role("AI_USER")])
         plain = oidc.password_grant(token_url, proxy_env["GENERIC_CLIENT_ID"], secret["CLIENT_SECRET"], PLAIN, PLAIN_PASSWORD)
         plain_claims = oidc.verify(plain["access_token"], f"{issuer}/protocol/openid-connect/certs", issuer)
-        assert _litellm_role(oidc.nested(plain_claims, proxy_env["GENERIC_USER_ROLE_ATTRIBUTE"])) != "proxy_admin"
+        assert _litellm_role(oidc.nested(plain_claims, proxy_env["GENERIC_USER_ROLE_ATTRIBUTE"])) == "internal_user"
         auth = http("GET", proxy_env["GENERIC_AUTHORIZATION_ENDPOINT"] + "?client_id=litellm&response_type=code&scope=openid"
                     "&redirect_uri=https://litellm.example.com/sso/callback")
         assert auth[0] == 200, auth[0]
