@@ -98,7 +98,8 @@ def _failure(result: proc.Result, shown: str, path: Path | None, action: str) ->
     if result.returncode == MAC_MISMATCH:
         return CorruptFile(f"{shown}: cannot {action}: MAC mismatch, the file was changed outside sops or is corrupted")
     text = result.err_text
-    if "Error unmarshalling" in text or "Error decrypting key" in text or "cipher: message authentication failed" in text:
+    if any(sign in text for sign in ("Error unmarshalling", "Error decrypting key", "Error base64-decoding data",
+                                      "cipher: message authentication failed")):
         return CorruptFile(f"{shown}: cannot {action}: the file is corrupted ({proc.tail(text, 1)})")
     if "no matching creation rules" in text or "config file not found" in text.lower():
         return SopsError(f"{shown}: no creation rule in .sops.yaml matches this file; add one with the site's age recipients")

@@ -185,12 +185,33 @@ def test_wrong_age_key_writes_nothing(site: SecretSite) -> None:
     assert sorted(p.name for p in sops_file.parent.iterdir()) == ["sealing-cert.pem", "secrets.sops.yaml", "site.yaml"]
 
 
-def test_corrupted_sops_file_is_reported(site: SecretSite) -> None:
+def _snapshot(root: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every file and directory under ``root`` (caches included) -> (content, inode, mtime_ns): a write, a
+    replace, a touch, a new or a removed file all change it."""
+    found: dict[str, tuple[bytes, int, int]] = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        content = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+        found[path.relative_to(root).as_posix()] = (content, info.st_ino, info.st_mtime_ns)
+    return found
+
+
+@pytest.mark.parametrize("args", [("secrets", "list", "--site", SITE), ("secrets", "set", "--site", SITE, "ADMIN_PASSWORD"),
+                                  ("render", "--site", SITE)], ids=["list", "set", "render"])
+def test_corrupted_sops_file_is_reported(site: SecretSite, args: tuple[str, ...]) -> None:
+    """A damaged ciphertext (a value that is no longer base64) is bad input: exit 2, one line naming the file,
+    and nothing written, neither by the command that only reads nor by those that would write."""
+    assert site.run("render", "--site", SITE).code == 0
     sops_file = site.root / f"sites/{SITE}/secrets.sops.yaml"
     text = sops_file.read_text()
     sops_file.write_text(text.replace("ENC[AES256_GCM,data:", "ENC[AES256_GCM,data:AA", 1))
-    result = site.run("secrets", "list", "--site", SITE)
-    assert "cannot decrypt" in result.err or "sops could not decrypt" in result.err, result.text
+    before = _snapshot(site.root)
+    result = site.run(*args, stdin="a-new-admin-password")
+    assert result.code == 2, result.text
+    assert result.err.startswith(f"error: sites/{SITE}/secrets.sops.yaml: cannot decrypt: the file is corrupted ("), \
+        result.err
+    assert result.err.count("\n") == 1 and "Traceback" not in result.err, result.err
+    assert _snapshot(site.root) == before, "a command on a corrupted sops file wrote to the tree"
 
 
 def test_rotation_rules(site: SecretSite) -> None:
