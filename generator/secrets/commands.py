@@ -130,6 +130,9 @@ def cert_fetch(repo: Repo, site: str, controller_name: str, controller_namespace
                        "--controller-namespace", controller_namespace], check=False, timeout=60)
     if result.returncode != 0:
         raise GeneratorError(f"kubeseal --fetch-cert failed: {proc.tail(result.err_text, 2)}")
+    if len(result.stdout) > MAX_CERT_BYTES:  # the input gate's limit, as for a certificate read from a file
+        raise UsageError(f"the cluster's sealing certificate is larger than the limit of {MAX_CERT_BYTES} bytes "
+                         f"({len(result.stdout)} bytes)")
     return _install_cert(repo, site, result.stdout, "the cluster", out)
 
 
