@@ -2,7 +2,8 @@
 stages in order, the sealed-secrets controller unseals the Secret, and the Deployment goes Available.
 
 Two sites of different shape go through it; a site file named by $GENERATOR_CLUSTER_SITE (any site, its
-gitops URLs pointed at the local git server) goes through the same loop as a third.
+gitops URLs pointed at the local git server) goes through the same loop as a third, in its own rollout wave:
+the order the waves must apply in is read from the sites' files, whatever waves they name.
 """
 
 from __future__ import annotations
@@ -33,6 +34,17 @@ SITES = {
              "redis: {enabled: true}\nrollout: {wave: 1}\n"),
 }
 HELD_OUT = os.environ.get("GENERATOR_CLUSTER_SITE")
+
+
+def _wave(site_file: Path) -> int:
+    """The site's rollout wave as its file says (the schema's default, 0, when it says none)."""
+    return ((yaml.safe_load(site_file.read_text()) or {}).get("rollout") or {}).get("wave", 0)
+
+
+def _wave_before(waves: dict[str, int], wave: int) -> list[str]:
+    """The sites a site of ``wave`` waits for: every site of the nearest lower wave (none for the first)."""
+    lower = {w for w in waves.values() if w < wave}
+    return sorted(name for name, w in waves.items() if lower and w == max(lower))
 
 
 def _held_out(url: str) -> tuple[str, str] | None:
@@ -68,7 +80,9 @@ def loop(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Ite
         state = {name: wait_converged(cluster, name, namespaces[name], revision) for name in sites}
         print(f"sites made in {t1 - t0:.1f} s, rendered, validated and committed in {t2 - t1:.1f} s; "
               f"every site converged {time.monotonic() - t2:.1f} s after the fleet's entry point was applied")
-        yield {"repo": repo, "server": server, "revision": revision, "state": state, "namespaces": namespaces}
+        waves = {name: _wave(repo.root / f"sites/{name}/site.yaml") for name in sites}  # as committed
+        yield {"repo": repo, "server": server, "revision": revision, "state": state, "namespaces": namespaces,
+               "waves": waves}
 
 
 def test_flux_fetches_the_commit_over_smart_http(loop: dict) -> None:
@@ -192,20 +206,27 @@ def test_the_committed_history_holds_no_plaintext(loop: dict) -> None:
 
 
 def test_the_waves_apply_in_order(cluster: ControlPlane, loop: dict) -> None:
-    """beta (wave 1) starts once alpha (wave 0) is healthy: its first stage depends on alpha's app stage."""
+    """Each site starts once every site of the wave before is healthy: its first stage depends on their app
+    stages (alpha, wave 0, on none; beta, wave 1, on alpha; a held-out site by the wave its file names)."""
     api = cluster.api
-    beta_setup = api.get("Kustomization", "litellm-beta-setup", "flux-system")
-    assert beta_setup["spec"]["dependsOn"] == [{"name": "litellm-alpha"}], beta_setup["spec"]
-    assert "dependsOn" not in api.get("Kustomization", "litellm-alpha-setup", "flux-system")["spec"]
-    # as the first sync left them (later tests reconcile alpha again)
-    alpha_ready = condition(loop["state"]["alpha"].stages["litellm-alpha"])["lastTransitionTime"]
-    beta_ready = condition(loop["state"]["beta"].stages["litellm-beta-setup"])["lastTransitionTime"]
-    assert beta_ready >= alpha_ready, (alpha_ready, beta_ready)
+    waves: dict[str, int] = loop["waves"]
+    assert waves["alpha"] == 0 and waves["beta"] == 1, waves  # at least two waves: an order to check
+    for name, wave in sorted(waves.items()):
+        before = _wave_before(waves, wave)
+        setup = api.get("Kustomization", f"litellm-{name}-setup", "flux-system")["spec"]
+        depends = sorted(setup.get("dependsOn", []), key=lambda d: d["name"])
+        assert depends == [{"name": f"litellm-{b}"} for b in before], (name, wave, waves, setup)
+        # as the first sync left them (later tests reconcile alpha again)
+        started = condition(loop["state"][name].stages[f"litellm-{name}-setup"])["lastTransitionTime"]
+        for b in before:
+            ready = condition(loop["state"][b].stages[f"litellm-{b}"])["lastTransitionTime"]
+            assert started >= ready, f"{name} (wave {wave}) ready at {started}, before {b} (wave {waves[b]}) at {ready}"
     # the fleet's parent owns the sites' entry points
     parent = api.get("Kustomization", "litellm-fleet", "flux-system")
     assert condition(parent)["status"] == "True", condition(parent)
     inventory = {entry["id"] for entry in parent["status"]["inventory"]["entries"]}
-    assert "flux-system_litellm-beta-setup_kustomize.toolkit.fluxcd.io_Kustomization" in inventory, inventory
+    for name in waves:
+        assert f"flux-system_litellm-{name}-setup_kustomize.toolkit.fluxcd.io_Kustomization" in inventory, inventory
 
 
 def test_a_site_removed_from_git_is_pruned_from_the_cluster(cluster: ControlPlane, loop: dict) -> None:

@@ -48,6 +48,20 @@ SHAPES = {
 }
 
 
+# The line each shape's secret starts on, counted within the text SHAPES makes (the PEM's BEGIN line, the
+# age key under its comment, a Secret's TOKEN value): the audit must name that line, not any line of the file.
+SHAPE_LINE = {
+    "private key block": 3,
+    "age secret key": 2,
+    "sk- API key": 1,
+    "cloud access key id": 1,
+    "bearer token": 1,
+    "high-entropy value in Secret stringData.TOKEN": 6,
+    "high-entropy value in Secret data.TOKEN": 6,
+}
+assert set(SHAPE_LINE) == set(SHAPES)
+
+
 def _indent(text: str) -> str:
     return "".join(f"    {line}\n" for line in text.splitlines())
 
@@ -76,11 +90,13 @@ def test_a_clean_tree_passes_without_keys_and_says_what_it_searched(repo: Path) 
 def test_each_planted_shape_fails_the_audit_with_file_and_line(repo: Path, kind: str) -> None:
     planted = repo / "docs" / "notes.yaml"
     planted.parent.mkdir()
-    planted.write_text("# deployment notes\nowner: platform\n" + SHAPES[kind]())
+    header = "# deployment notes\nowner: platform\n"
+    planted.write_text(header + SHAPES[kind]())
     result = generator(repo, "audit", env=NO_KEY)
     assert result.code == 1, result.text
-    assert f"SECRET SHAPE {kind}: working tree: docs/notes.yaml:3" in result.out \
-        or f"SECRET SHAPE {kind}: working tree: docs/notes.yaml:" in result.out, result.out
+    line = header.count("\n") + SHAPE_LINE[kind]
+    findings = [text for text in result.out.splitlines() if text.startswith("SECRET SHAPE ")]
+    assert findings == [f"SECRET SHAPE {kind}: working tree: docs/notes.yaml:{line}"], result.out
 
 
 def test_a_shape_removed_from_the_tree_is_still_found_in_history(repo: Path) -> None:

@@ -119,7 +119,12 @@ def test_a_failure_halfway_leaves_nothing_behind(world) -> None:  # noqa: ANN001
     # no age key in the environment: the sops file is made (public keys suffice), then sealing cannot decrypt it
     result = generator(root, "site", "new", "gamma", "--domain", "gamma.example.org", "--age-recipient", key.recipient,
                        "--cert", str(cert), env={"SOPS_AGE_KEY": "", "SOPS_AGE_KEY_FILE": str(root / "none")})
-    assert result.code != 0, result.text
+    # the clean error of an undecryptable sops file (exit 1, one line), never a traceback
+    assert "Traceback" not in result.text, result.text
+    assert result.code == 1, result.text
+    assert result.err == (f"error: sites/gamma/secrets.sops.yaml: cannot decrypt: no age key available decrypts it "
+                          f"(recipients: {key.recipient}); set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to an age identity "
+                          f"of one of these recipients\n"), result.err
     assert _tree(root) == before, "a failed site new left files behind"
     assert (root / ".sops.yaml").read_text().startswith("# the team's rules")
 
