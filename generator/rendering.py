@@ -14,15 +14,14 @@ from pydantic import ValidationError
 
 from generator.errors import GeneratorError
 from generator.layout import BASE_DIR, FLEET_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
-from generator.loader import load_site
+from generator.loader import load_platform, load_site_for_engines, load_site_to_render, with_git_access
 from generator.model import FleetEntry, Site
-from generator.platform import PlatformSettings, load_platform, platform_namespaces
-from generator.platform_tree import platform_files, with_git_access
+from generator.platform import PlatformSettings, platform_namespaces
+from generator.platform_tree import platform_files
 from generator.progress import Progress
 from generator.render import render_base, render_fleet, render_site
 from generator.render.platform import PLATFORM_DIR, platform_engines
 from generator.render_cache import RenderCache, Survey, orphans, survey
-from generator.secrets.keys import check_licensed
 from generator.secrets.sealing import overlay_secret
 from generator.writer import CREATED, DELETED, UPDATED, Plan, Scope, apply, locked, plan
 
@@ -51,10 +50,7 @@ class SiteRender:
 
 def render_one(repo: Repo, name: str, *, seal: bool, settings: PlatformSettings, site: Site | None = None) -> SiteRender:
     """One site, whole: read and check it, seal its secret (only the keys that changed), render its files."""
-    if site is None:
-        site = load_site(repo, name)
-        check_licensed(repo, name, site)
-    site = with_git_access(repo, name, site, settings)
+    site = load_site_to_render(repo, name, settings) if site is None else with_git_access(repo, name, site, settings)
     secret = overlay_secret(repo, name, site, seal=seal)
     files = render_site(name, site, extra_resources=secret.files)
     return SiteRender(name, site, files, secret.warnings, secret.resealed, secret.reused, secret.stale)
@@ -159,7 +155,7 @@ def _fleet_entries(repo: Repo, names: list[str], recorded: Callable[[str], str |
                 continue
         except ValidationError:
             pass
-        entries[name] = with_git_access(repo, name, load_site(repo, name), settings).fleet_entry()
+        entries[name] = load_site_for_engines(repo, name, settings).fleet_entry()
     return entries
 
 
