@@ -27,8 +27,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the model's ground", ("generator.model.base",)),
     ("the model's parts", (
         "generator.model.scheduling", "generator.model.workload", "generator.model.routing",
-        "generator.model.identity", "generator.model.data", "generator.model.serving", "generator.model.gitops",
-        "generator.model.destinations")),
+        "generator.model.identity", "generator.model.data", "generator.model.proxy", "generator.model.serving",
+        "generator.model.gitops", "generator.model.destinations")),
     ("the site", ("generator.model.site",)),
     ("the models of the inputs", ("generator.model", "generator.platform", "generator.site_schema")),
     ("the pure renderers", ("generator.render", "generator.render.*")),
