@@ -163,7 +163,7 @@ class Site(Model):
                                          "(generalSettings.storeModelInDb is false, so no model comes from the UI)")
         self._serving_rules()
         # an ssh:// source without a credential is refused where the repository's credential is known
-        # (platform_tree.with_git_access): the sealed one in platform/git.sops.yaml is the usual way out
+        # (loader.with_git_access): the sealed one in platform/git.sops.yaml is the usual way out
         return self
 
     def _serving_rules(self) -> None:
