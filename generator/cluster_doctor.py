@@ -19,10 +19,9 @@ import yaml
 
 from generator.errors import ClusterError
 from generator.layout import Repo, site_output_dirs
-from generator.loader import load_site
+from generator.loader import load_platform, load_site_for_engines
 from generator.model import Site
-from generator.platform import PlatformSettings, load_platform
-from generator.platform_tree import with_git_access
+from generator.platform import PlatformSettings
 from generator.render.platform import CONTROLLER, KEY_LABEL
 from generator.secrets.cert import load_cert
 from generator.secrets.credential import ARGO_SECRET_TYPE
@@ -73,7 +72,7 @@ class _Reader:
 def run_doctor(repo: Repo, sites: list[str], cluster: Cluster) -> list[Check]:
     settings = load_platform(repo)
     reader = _Reader(cluster)
-    models = {name: with_git_access(repo, name, load_site(repo, name), settings) for name in sites}
+    models = {name: load_site_for_engines(repo, name, settings) for name in sites}
     checks: list[Check] = []
     checks += _crds(repo, sites, reader)
     if any(site.secrets.mode == "sealed" for site in models.values()):

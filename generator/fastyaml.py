@@ -1,4 +1,4 @@
-"""A fast writer for the generator's own YAML: byte for byte what ``yamlio.dump`` (PyYAML) writes.
+"""A fast writer for the generator's own YAML: byte for byte what ``yamlio.dump`` (PyYAML, with ``yamlstyle.Dumper``) writes.
 
 PyYAML's pure-Python emitter spends most of a fleet render walking events; its C emitter cannot indent
 sequences under a key, so switching to it would rewrite every committed file once. This writer covers
@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from generator.yamlstyle import Dumper
+
 FOLD_GUARD = 900  # PyYAML folds plain and quoted lines past its width (1000): stay well below it
 _BREAKS = "\n\x85\u2028\u2029"
 
@@ -28,9 +30,7 @@ class _Unsupported(Exception):
 
 
 def _make_dumper() -> yaml.SafeDumper:
-    from generator.yamlio import _Dumper
-
-    return _Dumper(io.StringIO(), allow_unicode=True, width=1000, default_flow_style=False, sort_keys=False)
+    return Dumper(io.StringIO(), allow_unicode=True, width=1000, default_flow_style=False, sort_keys=False)
 
 
 _DUMPER = _make_dumper()

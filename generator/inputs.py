@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from generator.errors import SiteError
+from generator.yamlio import YamlSyntaxError, load_with_lines
 
 MAX_INPUT_BYTES = 1_000_000
 MAX_DEPTH = 64  # a site file is about 5 deep
@@ -124,3 +125,28 @@ def check_yaml_files(root: Path, directories: list[Path]) -> None:
         for path in sorted(directory.rglob("*.yaml")):
             shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
             checked_text(read_input(path, shown, root=root), shown)
+
+
+def read_mapping(path: Path, shown: str, *, empty: str, what: str, root: Path | None = None) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping, with line numbers kept; SiteError otherwise."""
+    return parse_mapping(checked_text(read_input(path, shown, root=root), shown), shown, empty=empty, what=what)
+
+
+def parse_mapping(text: str, shown: str, *, empty: str, what: str) -> dict[str, Any]:
+    """The checked text of an input file (``checked_text``) as a mapping with line numbers; SiteError otherwise."""
+    try:
+        tree = load_with_lines(text)
+    except YamlSyntaxError as exc:
+        raise SiteError(shown, exc.problem, line=exc.line) from exc
+    if tree is None:
+        raise SiteError(shown, empty)
+    if not isinstance(tree, dict):
+        raise SiteError(shown, f"top level must be a mapping of {what}, found {kind_of(tree)}", line=1)
+    return tree
+
+
+def kind_of(value: Any) -> str:  # noqa: ANN401
+    kinds = ((bool, "a boolean"), (dict, "a mapping"), (list, "a list"), (str, "a string"), (int, "an integer"), (float, "a number"))
+    if value is None:
+        return "nothing"
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)

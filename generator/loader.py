@@ -1,4 +1,8 @@
-"""Read a site file into a Site, or fail with one message naming file, line, field and problem."""
+"""Every input a render reads, read once and checked here, or one message naming file, line, field and problem.
+
+The site file (and its extensions), ``platform.yaml``, and what a site needs of the repository before it can be
+rendered: a licence for JWT auth in its secrets file, a git credential for the engines.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,40 @@ from typing import Any
 from pydantic import ValidationError
 
 from generator.errors import SiteError
-from generator.inputs import check_yaml_files, checked_text, read_input
+from generator.inputs import check_yaml_files, checked_text, kind_of, parse_mapping, read_input, read_mapping
 from generator.layout import Repo
-from generator.model import Site
-from generator.yamlio import YamlSyntaxError, line_of, load_plain, load_with_lines, to_plain
+from generator.model import LICENSE_KEY, Site
+from generator.platform import FLUX_SECRET, SETTINGS_FILE, PlatformSettings
+from generator.yamlio import line_of, load_plain, to_plain
 
 
 def load_site(repo: Repo, name: str) -> Site:
+    return _load(repo, name)[0]
+
+
+def load_site_to_render(repo: Repo, name: str, settings: PlatformSettings) -> Site:
+    """The site as its render reads it: checked, licensed for what it turns on, and with the engines' git access."""
+    site, text = _load(repo, name)
+    check_licensed(repo, name, site, text)
+    return with_git_access(repo, name, site, settings, text)
+
+
+def load_site_for_engines(repo: Repo, name: str, settings: PlatformSettings) -> Site:
+    """The site with the engines' git access (what the fleet layer and the cluster checks read of it)."""
+    site, text = _load(repo, name)
+    return with_git_access(repo, name, site, settings, text)
+
+
+def _load(repo: Repo, name: str) -> tuple[Site, str]:
+    """The site and the checked text of its file (read once: a later check names its lines from it)."""
     repo.check_site_name(name)
-    site = load_site_file(repo.site_file(name), display=repo.rel(repo.site_file(name)), root=repo.root)
+    path = repo.site_file(name)
+    shown = repo.rel(path)
+    text = checked_text(read_input(path, shown, root=repo.root), shown)
+    site = _site_from_text(text, shown)
     if site.extensions:
         check_extensions(repo, name, site.extensions)
-    return site
+    return site, text
 
 
 EXTENSION_KINDS = {"resources": "Kustomization", "component": "Component"}
@@ -46,31 +72,96 @@ def check_extensions(repo: Repo, name: str, kind: str) -> None:
 
 def load_site_file(path: Path, *, display: str | None = None, root: Path | None = None) -> Site:
     shown = display or str(path)
-    plain = load_plain(checked_text(read_input(path, shown, root=root), shown))
+    return _site_from_text(checked_text(read_input(path, shown, root=root), shown), shown)
+
+
+def _site_from_text(text: str, shown: str) -> Site:
+    plain = load_plain(text)
     if isinstance(plain, dict) and plain:  # the fast reader vouches for it: no line numbers needed unless invalid
         try:
             return Site.model_validate(plain)
         except ValidationError:
             pass  # read again below, keeping lines, to name the line of the problem
-    tree = read_mapping(path, shown, empty="file is empty: a site needs at least 'domain'", what="settings", root=root)
+    tree = parse_mapping(text, shown, empty="file is empty: a site needs at least 'domain'", what="settings")
     try:
         return Site.model_validate(to_plain(tree))
     except ValidationError as exc:
         raise settings_error(shown, tree, exc, Site) from exc
 
 
-def read_mapping(path: Path, shown: str, *, empty: str, what: str, root: Path | None = None) -> dict[str, Any]:
-    """A YAML file whose top level is a mapping, with line numbers kept; SiteError otherwise."""
-    text = checked_text(read_input(path, shown, root=root), shown)
+def _site_line(repo: Repo, name: str, text: str | None, field: tuple[str, ...]) -> tuple[str, int | None]:
+    """The site file as shown to the user, and the line of ``field`` in it (from the text already read)."""
+    path = repo.site_file(name)
+    shown = repo.rel(path)
+    if text is None:  # a site loaded by the caller: its file is read here, for the line only
+        tree = read_mapping(path, shown, empty="file is empty", what="settings", root=repo.root)
+    else:
+        tree = parse_mapping(text, shown, empty="file is empty", what="settings")
+    return shown, line_of(tree, field)
+
+
+def check_licensed(repo: Repo, name: str, site: Site, text: str | None = None) -> None:
+    """JWT API auth is licensed in LiteLLM 1.108.7: without LITELLM_LICENSE every token gets the licence
+    refusal. Refuse to render such a site (exit 2) rather than ship an API that accepts no token."""
+    if not site.jwt_auth.enabled:
+        return
+    from generator.secrets.store import SecretsFile
+
+    store = SecretsFile(repo, name)
+    if LICENSE_KEY in store.key_names():
+        return
+    shown, line = _site_line(repo, name, text, ("jwtAuth", "enabled"))
+    raise SiteError(shown, f"JWT auth is an enterprise feature of LiteLLM 1.108.7 and {store.rel} has no "
+                    f"{LICENSE_KEY}: every token would be refused (\"JWT Auth is an enterprise only feature\"); "
+                    f"add it with 'generator secrets set --site {name} {LICENSE_KEY}' or turn jwtAuth off",
+                    field="jwtAuth.enabled", line=line)
+
+
+def with_git_access(repo: Repo, name: str, site: Site, settings: PlatformSettings, text: str | None = None) -> Site:
+    """The site as the engines will read its repository: a Flux GitRepository without a secretRef takes the
+    sealed credential's Secret. An ssh:// repository with no credential at all is refused (exit 2)."""
+    from generator.secrets.store import credential_store
+
+    sealed = settings.git_credential == "sealed" and credential_store(repo).exists()
+    flux, argo = site.gitops.flux, site.gitops.argocd
+    if sealed and flux.enabled and flux.secret_ref is None:
+        site = site.model_copy(update={"gitops": site.gitops.model_copy(update={
+            "flux": flux.model_copy(update={"secret_ref": FLUX_SECRET})})})
+    if settings.git_credential == "external" or sealed:
+        return site
+    way_out = ("run 'generator secrets git-credential --ssh-key FILE --known-hosts FILE' (sealed into deploy/platform/)"
+               "{also}, or set gitCredential: external in platform.yaml (or use an https:// URL)")
+    refusals = [
+        (flux.enabled and flux.secret_ref is None, flux.url, ("gitops", "flux", "secretRef"),
+         "source-controller answers \"invalid 'ssh' auth option: 'identity' is required\" and never fetches",
+         ", name a Secret of your own in gitops.flux.secretRef"),
+        (argo.enabled, argo.repo_url, ("gitops", "argocd", "repoUrl"), "Argo CD cannot read it", ""),
+    ]
+    for refused, url, field, why, also in refusals:
+        if refused and url.startswith("ssh://"):
+            shown, line = _site_line(repo, name, text, field)
+            raise SiteError(shown, f"the ssh:// source {url} needs a credential and the repository holds none: {why}; "
+                            + way_out.format(also=also), field=".".join(field), line=line)
+    return site
+
+
+def load_platform(repo: Repo) -> PlatformSettings:
+    """``platform.yaml``, the repository's own settings; the defaults when there is none."""
+    path = repo.root / SETTINGS_FILE
+    if not path.is_file() and not path.is_symlink():
+        return PlatformSettings()
+    text = checked_text(read_input(path, SETTINGS_FILE, root=repo.root), SETTINGS_FILE)
+    plain = load_plain(text)
+    if isinstance(plain, dict) and plain:
+        try:
+            return PlatformSettings.model_validate(plain)
+        except ValidationError:
+            pass  # read again below, keeping lines, to name the line of the problem
+    tree = parse_mapping(text, SETTINGS_FILE, empty="file is empty (delete it for the defaults)", what="settings")
     try:
-        tree = load_with_lines(text)
-    except YamlSyntaxError as exc:
-        raise SiteError(shown, exc.problem, line=exc.line) from exc
-    if tree is None:
-        raise SiteError(shown, empty)
-    if not isinstance(tree, dict):
-        raise SiteError(shown, f"top level must be a mapping of {what}, found {_kind(tree)}", line=1)
-    return tree
+        return PlatformSettings.model_validate(to_plain(tree))
+    except ValidationError as exc:
+        raise settings_error(SETTINGS_FILE, tree, exc, PlatformSettings) from exc
 
 
 def settings_error(shown: str, tree: Any, exc: ValidationError, model: Any) -> SiteError:  # noqa: ANN401
@@ -167,13 +258,6 @@ def _problem(error: dict[str, Any]) -> str:
     return message
 
 
-def _kind(value: Any) -> str:
-    kinds = ((bool, "a boolean"), (dict, "a mapping"), (list, "a list"), (str, "a string"), (int, "an integer"), (float, "a number"))
-    if value is None:
-        return "nothing"
-    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
-
-
 # A value found where it does not belong is shown only when it cannot be a credential: a short word, a number.
 # Anything else is described by its kind and size: a pasted key must not reach a terminal or a CI log.
 SHOWN_WORD = re.compile(r"[A-Za-z][A-Za-z -]{0,15}")
@@ -183,9 +267,9 @@ def _found(value: Any) -> str:
     if isinstance(value, str):
         return f"a string: {value!r}" if SHOWN_WORD.fullmatch(value) else f"a string of {len(value)} characters"
     if isinstance(value, (bool, int, float)):
-        return f"{_kind(value)}: {value!r}"
+        return f"{kind_of(value)}: {value!r}"
     if isinstance(value, (list, tuple)):
         return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
     if isinstance(value, dict):
         return f"a mapping of {len(value)} key{'s' if len(value) != 1 else ''}"
-    return _kind(value)
+    return kind_of(value)

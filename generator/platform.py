@@ -6,21 +6,24 @@ ordered before every site by each engine, and the engines' credential for the Gi
 sealed from ``platform/git.sops.yaml``. Where another team already runs the controller, set
 ``sealedSecrets.install: false``; where the engines' credential is made outside git (``flux bootstrap``'s
 deploy key), set ``gitCredential: external``. ``generator doctor --cluster`` checks either way.
+The loader reads the file (``loader.load_platform``), with the other inputs.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from generator.layout import Repo
 from generator.model import DnsLabel, Model
 
 SETTINGS_FILE = "platform.yaml"
 PLATFORM_DIR = "platform"  # the repository-level inputs: the credential's sops file, the engines' certificate
 GIT_SOPS_FILE = f"{PLATFORM_DIR}/git.sops.yaml"
 ENGINE_CERT = f"{PLATFORM_DIR}/sealing-cert.pem"
+# the Secrets holding the engines' git credential (sealed from GIT_SOPS_FILE): Flux's GitRepository secretRef and
+# Argo CD's repository Secret
+FLUX_SECRET, ARGO_SECRET = "litellm-gitops-git", "litellm-gitops-repo"
 SEALED_SECRETS_VERSION = "0.27.1"  # scripts/versions.env SEALED_SECRETS_CONTROLLER_VERSION (and kubeseal's)
 
 
@@ -36,30 +39,6 @@ class PlatformSettings(Model):
     # sealed: platform/git.sops.yaml holds the engines' git credential, sealed into the tree;
     # external: the Secrets are made by hand or by `flux bootstrap` (doctor --cluster checks they exist)
     git_credential: Literal["sealed", "external"] = "sealed"
-
-
-def load_platform(repo: Repo) -> PlatformSettings:
-    path = repo.root / SETTINGS_FILE
-    if not path.is_file() and not path.is_symlink():
-        return PlatformSettings()
-    from generator.inputs import checked_text, read_input
-    from generator.loader import read_mapping, settings_error
-    from generator.yamlio import load_plain
-
-    plain = load_plain(checked_text(read_input(path, SETTINGS_FILE, root=repo.root), SETTINGS_FILE))
-    if isinstance(plain, dict) and plain:
-        try:
-            return PlatformSettings.model_validate(plain)
-        except ValidationError:
-            pass  # read again below, keeping lines, to name the line of the problem
-    tree = read_mapping(path, SETTINGS_FILE, empty="file is empty (delete it for the defaults)", what="settings",
-                        root=repo.root)
-    try:
-        from generator.yamlio import to_plain
-
-        return PlatformSettings.model_validate(to_plain(tree))
-    except ValidationError as exc:
-        raise settings_error(SETTINGS_FILE, tree, exc, PlatformSettings) from exc
 
 
 def platform_namespaces(settings: PlatformSettings) -> tuple[str, ...]:

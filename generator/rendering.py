@@ -1,4 +1,6 @@
-"""`generator render`: load sites, render them (pure), then stage, validate and swap."""
+"""`generator render`: survey what changed, load and check it (the loader), seal each site's secret and render
+its files (pure), render the fleet and platform layers, then report a check or a dry run, or stage, validate and
+swap the tree (the writer) and record it (the render cache). ``run_render`` reads in that order."""
 
 from __future__ import annotations
 
@@ -14,15 +16,14 @@ from pydantic import ValidationError
 
 from generator.errors import GeneratorError
 from generator.layout import BASE_DIR, FLEET_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
-from generator.loader import load_site
+from generator.loader import load_platform, load_site_for_engines, load_site_to_render, with_git_access
 from generator.model import FleetEntry, Site
-from generator.platform import PlatformSettings, load_platform, platform_namespaces
-from generator.platform_tree import platform_files, with_git_access
+from generator.platform import PlatformSettings, platform_namespaces
+from generator.platform_tree import platform_files
 from generator.progress import Progress
 from generator.render import render_base, render_fleet, render_site
 from generator.render.platform import PLATFORM_DIR, platform_engines
 from generator.render_cache import RenderCache, Survey, orphans, survey
-from generator.secrets.keys import check_licensed
 from generator.secrets.sealing import overlay_secret
 from generator.writer import CREATED, DELETED, UPDATED, Plan, Scope, apply, locked, plan
 
@@ -49,23 +50,39 @@ class SiteRender:
     stale: str | None = None
 
 
-def render_one(repo: Repo, name: str, *, seal: bool, settings: PlatformSettings, site: Site | None = None) -> SiteRender:
-    """One site, whole: read and check it, seal its secret (only the keys that changed), render its files."""
-    if site is None:
-        site = load_site(repo, name)
-        check_licensed(repo, name, site)
-    site = with_git_access(repo, name, site, settings)
-    secret = overlay_secret(repo, name, site, seal=seal)
-    files = render_site(name, site, extra_resources=secret.files)
-    return SiteRender(name, site, files, secret.warnings, secret.resealed, secret.reused, secret.stale)
-
-
-def _render_in_worker(root: str, name: str, seal: bool, settings: PlatformSettings) -> SiteRender | tuple[int, str]:
-    """A pool worker's share; an expected failure travels back as (exit status, message)."""
-    try:
-        return render_one(Repo(Path(root)), name, seal=seal, settings=settings)
-    except GeneratorError as exc:
-        return exc.exit_code, exc.message
+def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout, known: Survey | None = None) -> int:
+    """Survey, load, model, seal and render (pure) what changed; then report a check or a dry run, or stage,
+    validate and swap the tree and record what it now holds."""
+    names = list(request.sites) or repo.site_names()
+    if not names:
+        print("no sites: create sites/<name>/site.yaml first", file=out)
+        return 2
+    for name in names:
+        repo.check_site_name(name)
+    writing = not (request.check or request.dry_run)
+    known = known or survey(repo, request.sites)  # survey: which sites' inputs changed since their last render
+    settings = load_platform(repo)  # load: the repository's settings (the sites are loaded by render_one)
+    changed = [name for name in names if name not in known.fresh]
+    rendered = render_many(repo, changed, seal=writing, settings=settings)  # any invalid site stops here; nothing written
+    fleet = _fleet(repo, known, rendered, settings)
+    notes: list[str] = []
+    stale: list[str] = []
+    scope, desired = _tree(repo, rendered, fleet, settings, everything=not request.sites, seal=writing, notes=notes,
+                           stale=stale)
+    for note in notes:
+        print(note, file=sys.stderr)
+    kept = sum(len(known.fresh[name]["files"]) for name in names if name in known.fresh)  # outside the scope, untouched
+    if request.check:  # read-only: a check records nothing, not even in the cache (a hook, a clean CI clone)
+        return _report_check(plan(repo.root, scope, desired), out, stale, kept)
+    if request.dry_run:
+        _report(plan(repo.root, scope, desired), out, verbose=request.verbose, prefix="would be ", kept=kept)
+        for reason in stale:
+            print(f"would be resealed: {reason}", file=out)
+        return 0
+    written = _write(repo, scope, desired, known, rendered, validate=changed if request.validate else None,
+                     everything=not request.sites)
+    _report(written, out, verbose=request.verbose, kept=kept)
+    return 0
 
 
 POOL_FROM = 8  # sites: below this, starting the workers costs more than it saves
@@ -103,15 +120,46 @@ def render_many(repo: Repo, names: list[str], *, seal: bool, settings: PlatformS
     return {name: outcome for name, outcome in results.items() if isinstance(outcome, SiteRender)}
 
 
-def desired_tree(repo: Repo, sites: dict[str, Site], *, everything: bool, seal: bool = True,
-                 notes: list[str] | None = None, stale: list[str] | None = None) -> tuple[Scope, dict[str, bytes]]:
-    """What the rendered tree should hold for these (already loaded) sites, and the part of the tree that covers."""
-    settings = load_platform(repo)
-    rendered = {name: render_one(repo, name, seal=seal, settings=settings, site=site) for name, site in sites.items()}
-    others = [n for n in repo.site_names() if n not in sites] if not everything else []
-    fleet = {**_fleet_entries(repo, others, RenderCache(repo).fleet_entry, settings),
-             **{name: result.site.fleet_entry() for name, result in rendered.items()}}
-    return _tree(repo, rendered, fleet, settings, everything=everything, seal=seal, notes=notes, stale=stale)
+def _render_in_worker(root: str, name: str, seal: bool, settings: PlatformSettings) -> SiteRender | tuple[int, str]:
+    """A pool worker's share; an expected failure travels back as (exit status, message)."""
+    try:
+        return render_one(Repo(Path(root)), name, seal=seal, settings=settings)
+    except GeneratorError as exc:
+        return exc.exit_code, exc.message
+
+
+def render_one(repo: Repo, name: str, *, seal: bool, settings: PlatformSettings, site: Site | None = None) -> SiteRender:
+    """One site, whole: read and check it, seal its secret (only the keys that changed), render its files."""
+    site = load_site_to_render(repo, name, settings) if site is None else with_git_access(repo, name, site, settings)
+    secret = overlay_secret(repo, name, site, seal=seal)
+    files = render_site(name, site, extra_resources=secret.files)
+    return SiteRender(name, site, files, secret.warnings, secret.resealed, secret.reused, secret.stale)
+
+
+def _fleet(repo: Repo, known: Survey, rendered: dict[str, SiteRender], settings: PlatformSettings
+           ) -> dict[str, FleetEntry]:
+    """What the fleet layer reads of every site: the rendered ones' models, the others' cache records."""
+    left_alone = [name for name in known.keys if name not in rendered]
+    return {**_fleet_entries(repo, left_alone, known.fleet_entry, settings),
+            **{name: result.site.fleet_entry() for name, result in rendered.items()}}
+
+
+def _fleet_entries(repo: Repo, names: list[str], recorded: Callable[[str], str | None],
+                   settings: PlatformSettings) -> dict[str, FleetEntry]:
+    """What the fleet layer reads of the sites this render leaves alone: from their cache record when their
+    inputs are unchanged (``recorded``), else from the site file, as its render sees it (an invalid one stops
+    the render)."""
+    entries: dict[str, FleetEntry] = {}
+    for name in names:
+        entry = recorded(name)
+        try:
+            if isinstance(entry, str):
+                entries[name] = FleetEntry.model_validate_json(entry)
+                continue
+        except ValidationError:
+            pass
+        entries[name] = load_site_for_engines(repo, name, settings).fleet_entry()
+    return entries
 
 
 def _tree(repo: Repo, rendered: dict[str, SiteRender], fleet: dict[str, FleetEntry], settings: PlatformSettings, *,
@@ -141,74 +189,36 @@ def _tree(repo: Repo, rendered: dict[str, SiteRender], fleet: dict[str, FleetEnt
     files.update(render_fleet(dict(sorted(fleet.items())), platform_engines(platform), platform_namespaces(settings)))
     return Scope(tuple(sorted({*dirs, FLEET_DIR, PLATFORM_DIR})), (ROOT_KUSTOMIZATION,)), files
 
-
 SEAL_NOTES = 10  # sites: a fleet's first render says how many were sealed, not each one
 
 
-def _fleet_entries(repo: Repo, names: list[str], recorded: Callable[[str], str | None],
-                   settings: PlatformSettings) -> dict[str, FleetEntry]:
-    """What the fleet layer reads of the sites this render leaves alone: from their cache record when their
-    inputs are unchanged (``recorded``), else from the site file, as its render sees it (an invalid one stops
-    the render)."""
-    entries: dict[str, FleetEntry] = {}
-    for name in names:
-        entry = recorded(name)
-        try:
-            if isinstance(entry, str):
-                entries[name] = FleetEntry.model_validate_json(entry)
-                continue
-        except ValidationError:
-            pass
-        entries[name] = with_git_access(repo, name, load_site(repo, name), settings).fleet_entry()
-    return entries
-
-
-def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout, known: Survey | None = None) -> int:
-    names = list(request.sites) or repo.site_names()
-    if not names:
-        print("no sites: create sites/<name>/site.yaml first", file=out)
-        return 2
-    everything = not request.sites
-    writing = not (request.check or request.dry_run)
-    cache = RenderCache(repo)
-    for name in names:
-        repo.check_site_name(name)
-    known = known or survey(repo, request.sites)
-    keys = known.keys
-    fresh = {name: known.fresh[name] for name in names if name in known.fresh}
-    misses = [name for name in names if name not in fresh]
+def desired_tree(repo: Repo, sites: dict[str, Site], *, everything: bool, seal: bool = True,
+                 notes: list[str] | None = None, stale: list[str] | None = None) -> tuple[Scope, dict[str, bytes]]:
+    """What the rendered tree should hold for these (already loaded) sites, and the part of the tree that covers."""
     settings = load_platform(repo)
-    rendered = render_many(repo, misses, seal=writing, settings=settings)  # any invalid site stops here; nothing written
-    fleet = {**_fleet_entries(repo, [n for n in keys if n not in rendered], known.fleet_entry, settings),
-             **{n: r.site.fleet_entry() for n, r in rendered.items()}}
-    notes: list[str] = []
-    stale: list[str] = []
-    scope, desired = _tree(repo, rendered, fleet, settings, everything=everything, seal=writing, notes=notes, stale=stale)
-    for note in notes:
-        print(note, file=sys.stderr)
-    kept = sum(len(record["files"]) for record in fresh.values())  # fresh sites: outside the scope, untouched
-    current_plan = plan(repo.root, scope, desired)
-    if request.check:  # read-only: a check records nothing, not even in the cache (a hook, a clean CI clone)
-        return _report_check(current_plan, out, stale, kept)
-    if request.dry_run:
-        _report(current_plan, out, verbose=request.verbose, prefix="would be ", kept=kept)
-        for reason in stale:
-            print(f"would be resealed: {reason}", file=out)
-        return 0
+    rendered = {name: render_one(repo, name, seal=seal, settings=settings, site=site) for name, site in sites.items()}
+    others = [n for n in repo.site_names() if n not in sites] if not everything else []
+    fleet = {**_fleet_entries(repo, others, RenderCache(repo).fleet_entry, settings),
+             **{name: result.site.fleet_entry() for name, result in rendered.items()}}
+    return _tree(repo, rendered, fleet, settings, everything=everything, seal=seal, notes=notes, stale=stale)
+
+
+def _write(repo: Repo, scope: Scope, desired: dict[str, bytes], known: Survey, rendered: dict[str, SiteRender], *,
+           validate: list[str] | None, everything: bool) -> Plan:
+    """Stage, validate (the sites named in ``validate``; None: no validation) and swap the tree (writer.apply),
+    then record it in the cache, under the repository's lock."""
     validator = None
-    if request.validate:
+    if validate is not None:
         from generator.validate import cache_dir, validate_tree
 
-        validator = partial(validate_tree, sites=misses, fleet=everything, cache_dir=cache_dir(repo))
-
+        validator = partial(validate_tree, sites=validate, fleet=everything, cache_dir=cache_dir(repo))
     with locked(repo.work_dir):
-        current_plan = plan(repo.root, scope, desired)  # re-plan under the lock: another render may have run
+        the_plan = plan(repo.root, scope, desired)  # planned under the lock: another render may have run
         # the validator builds the fleet layer, which lists the sites left alone: the stage borrows them
-        borrow = tuple(d for name in keys if name not in rendered for d in site_output_dirs(name)) if validator else ()
-        apply(repo.root, repo.work_dir, scope, current_plan, validate=validator, borrow=borrow)
-        _remember(cache, known, rendered)
-    _report(current_plan, out, verbose=request.verbose, kept=kept)
-    return 0
+        borrow = tuple(d for name in known.keys if name not in rendered for d in site_output_dirs(name)) if validator else ()
+        apply(repo.root, repo.work_dir, scope, the_plan, validate=validator, borrow=borrow)
+        _remember(RenderCache(repo), known, rendered)
+    return the_plan
 
 
 def _remember(cache: RenderCache, known: Survey, rendered: dict[str, SiteRender]) -> None:

@@ -8,26 +8,10 @@ from typing import Any
 import yaml
 from yaml.cyaml import CParser
 
+from generator.yamlstyle import Dumper as _Dumper
+
 # ruamel, the reader that keeps lines, is imported where a document needs it (an error, an edge case): most
 # reads go through libyaml (load_plain), and ruamel's import alone costs a fast render a tenth of its time.
-
-
-class _Dumper(yaml.SafeDumper):
-    """Two-space indentation, indented sequences, block literals for multi-line strings."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002
-        super().increase_indent(flow, False)
-
-    def ignore_aliases(self, data: Any) -> bool:  # never emit anchors: every file reads on its own
-        return True
-
-
-def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str_representer)
 
 
 def dump(data: Any) -> str:

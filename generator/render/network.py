@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from generator.destinations import destinations
+from generator.model.destinations import destinations
 from generator.render.common import APP, CONTAINER_PORT, obj
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from generator.model import SecretHeader, Site
-from generator.serving import LICENSE_KEY
+from generator.model.serving import LICENSE_KEY
 from generator.render import gitops
 from generator.render.common import APP, CONFIG_NAME, CONTAINER_PORT, env_secret, env_value, obj, yaml_file
 from generator.render.config import litellm_config

@@ -20,31 +20,14 @@ from typing import Any
 
 from generator.errors import UsageError
 from generator.layout import Repo
-from generator.platform import ENGINE_CERT, GIT_SOPS_FILE
+from generator.platform import ARGO_SECRET, ENGINE_CERT, FLUX_SECRET, GIT_SOPS_FILE
 from generator.secrets.cert import SealingCert, load_cert
 from generator.secrets.keys import FINGERPRINT_KEY
 from generator.secrets.sealing import SealTarget, zero_churn_seal
-from generator.secrets.store import SecretsFile
+from generator.secrets.store import credential_store
 
-FLUX_SECRET, ARGO_SECRET = "litellm-gitops-git", "litellm-gitops-repo"
 SSH_KEY, KNOWN_HOSTS, TOKEN, USERNAME = "GIT_SSH_KEY", "GIT_KNOWN_HOSTS", "GIT_TOKEN", "GIT_USERNAME"
 ARGO_SECRET_TYPE = "argocd.argoproj.io/secret-type"
-
-
-class GitCredentialFile(SecretsFile):
-    """``platform/git.sops.yaml``: a sops file like a site's, at the repository level."""
-
-    @property
-    def path(self) -> Path:
-        return self.repo.root / GIT_SOPS_FILE
-
-    @property
-    def rel(self) -> str:
-        return GIT_SOPS_FILE
-
-
-def credential_store(repo: Repo) -> GitCredentialFile:
-    return GitCredentialFile(repo, "")
 
 
 @dataclass(frozen=True)

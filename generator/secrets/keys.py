@@ -6,12 +6,7 @@ import secrets
 import string
 from collections.abc import Callable
 
-from generator.errors import SiteError
-from generator.layout import Repo
-from generator.loader import read_mapping
 from generator.model import BOOTSTRAP_SECRET_KEYS, S3_SECRET_KEYS, Site
-from generator.serving import LICENSE_KEY
-from generator.yamlio import line_of
 
 ALPHANUMERIC = string.ascii_letters + string.digits
 FINGERPRINT_KEY = "_fingerprint_key"  # HMAC key for change detection; never sealed into the Secret
@@ -51,22 +46,3 @@ def rotation_refusal(key: str, force: bool) -> str | None:
 
 def required_keys(site: Site) -> list[str]:
     return site.secret_keys()
-
-
-def check_licensed(repo: Repo, name: str, site: Site) -> None:
-    """JWT API auth is licensed in LiteLLM 1.108.7: without LITELLM_LICENSE every token gets the licence
-    refusal. Refuse to render such a site (exit 2) rather than ship an API that accepts no token."""
-    if not site.jwt_auth.enabled:
-        return
-    from generator.secrets.store import SecretsFile
-
-    store = SecretsFile(repo, name)
-    if LICENSE_KEY in store.key_names():
-        return
-    site_file = repo.site_file(name)
-    shown = repo.rel(site_file)
-    tree = read_mapping(site_file, shown, empty="file is empty", what="settings", root=repo.root)
-    raise SiteError(shown, f"JWT auth is an enterprise feature of LiteLLM 1.108.7 and {store.rel} has no "
-                    f"{LICENSE_KEY}: every token would be refused (\"JWT Auth is an enterprise only feature\"); "
-                    f"add it with 'generator secrets set --site {name} {LICENSE_KEY}' or turn jwtAuth off",
-                    field="jwtAuth.enabled", line=line_of(tree, ("jwtAuth", "enabled")))

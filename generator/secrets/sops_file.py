@@ -7,8 +7,7 @@ from pathlib import Path
 
 from generator.errors import SiteError
 from generator.model import SECRET_KEY_RE
-from generator.inputs import read_input, safe_load_limited
-from generator.loader import read_mapping
+from generator.inputs import read_input, read_mapping, safe_load_limited
 from generator.yamlio import line_of
 
 ENCRYPTED = re.compile(r"^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:\w+\]$")

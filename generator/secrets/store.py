@@ -1,4 +1,5 @@
-"""The site's sops file ``sites/<site>/secrets.sops.yaml``: init, set, rotate, list.
+"""The site's sops file ``sites/<site>/secrets.sops.yaml`` (and the engines' ``platform/git.sops.yaml``): init,
+set, rotate, list.
 
 Every change is made on an encrypted copy next to the file and renamed over it, so a failure
 (wrong key, killed process) leaves the previous file valid. Values never touch argv or disk.
@@ -16,6 +17,7 @@ from pathlib import Path
 from generator.errors import UsageError
 from generator.layout import Repo
 from generator.model import SECRET_KEY_RE
+from generator.platform import GIT_SOPS_FILE
 from generator.secrets.keys import FINGERPRINT_KEY, GENERATED, rotation_refusal
 from generator.secrets.sops_file import check_sops_config, check_structure
 from generator.tools import sops
@@ -113,6 +115,22 @@ class SecretsFile:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+class GitCredentialFile(SecretsFile):
+    """``platform/git.sops.yaml``, the engines' git credential: a sops file like a site's, at the repository level."""
+
+    @property
+    def path(self) -> Path:
+        return self.repo.root / GIT_SOPS_FILE
+
+    @property
+    def rel(self) -> str:
+        return GIT_SOPS_FILE
+
+
+def credential_store(repo: Repo) -> GitCredentialFile:
+    return GitCredentialFile(repo, "")
 
 
 def check_key_name(key: str) -> None:

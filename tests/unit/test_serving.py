@@ -156,7 +156,7 @@ def test_sections_off_by_default_add_nothing() -> None:
 def test_the_names_extra_env_may_not_take_are_the_ones_rendered() -> None:
     """model.py refuses extraEnv names from serving.serving_env_names; render/site.py renders serving_env."""
     from generator.render.site import serving_env
-    from generator.serving import serving_env_names
+    from generator.model.serving import serving_env_names
 
     base = {"domain": "example.com", "gitops": {"flux": {"url": "https://git.example.com/g.git"}}}
     for site in (Site.model_validate(EVERYTHING), Site.model_validate(base),

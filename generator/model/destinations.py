@@ -4,11 +4,12 @@ cannot admit by name (a NetworkPolicy matches addresses: a destination outside t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from generator.model import Site
+from generator.model.data import S3, Cache, Postgres
+from generator.model.proxy import ModelEntry, PassThroughEndpoint
+from generator.model.serving import Callbacks, Redis
 
 CLUSTER_SUFFIXES = (".svc.cluster.local", ".svc")
 
@@ -29,12 +30,40 @@ class Destination:
         return None
 
 
+class Reaching(Protocol):
+    """What ``destinations`` reads of a site (``Site`` has these sections and ``keycloak_url``)."""
+
+    @property
+    def postgres(self) -> Postgres: ...
+
+    @property
+    def keycloak_url(self) -> str: ...
+
+    @property
+    def cache(self) -> Cache: ...
+
+    @property
+    def s3(self) -> S3: ...
+
+    @property
+    def redis(self) -> Redis: ...
+
+    @property
+    def callbacks(self) -> Callbacks: ...
+
+    @property
+    def models(self) -> list[ModelEntry]: ...
+
+    @property
+    def pass_through_endpoints(self) -> list[PassThroughEndpoint]: ...
+
+
 def _url(what: str, url: str) -> Destination:
     parts = urlsplit(url)
     return Destination(what, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
 
 
-def destinations(site: Site) -> list[Destination]:
+def destinations(site: Reaching) -> list[Destination]:
     """Every address the pods connect to, read from the site's own settings."""
     found = [Destination("postgres.host", site.postgres.host, site.postgres.port), _url("keycloak.url", site.keycloak_url)]
     if site.cache.enabled:
@@ -53,7 +82,5 @@ def destinations(site: Site) -> list[Destination]:
     return found
 
 
-def external_destinations(site: Site) -> list[str]:
+def external_destinations(site: Reaching) -> list[str]:
     return [d.what for d in destinations(site) if d.namespace is None]
-
-

@@ -1,5 +1,5 @@
 """How the proxy serves beyond one pod: shared state (Redis), API auth by Keycloak JWT, draining on
-rollouts, callbacks and metrics. Closed, typed site sections; model.py composes them into ``Site``.
+rollouts, callbacks and metrics. Closed, typed site sections; model/site.py composes them into ``Site``.
 
 Every secret is a key of the site's ``litellm-secrets`` (sops, then sealed), named here and read by the
 pod as an env var of the same name: never a value in the tree.
@@ -8,15 +8,12 @@ pod as an env var of the same name: never a value in the tree.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import Field, model_validator
 
-from generator.scheduling import K8sModel as Section
-from generator.scheduling import matching
-
-if TYPE_CHECKING:
-    from generator.model import Site
+from generator.model.scheduling import K8sModel as Section
+from generator.model.scheduling import matching
 
 SECRET_KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
@@ -130,7 +127,20 @@ class Metrics(Section):
     service_monitor: ServiceMonitor = ServiceMonitor()
 
 
-def serving_env_names(site: Site) -> set[str]:
+class ServingSections(Protocol):
+    """What ``serving_env_names`` reads of a site (``Site`` has these sections)."""
+
+    @property
+    def jwt_auth(self) -> JwtAuth: ...
+
+    @property
+    def drain(self) -> Drain: ...
+
+    @property
+    def callbacks(self) -> Callbacks: ...
+
+
+def serving_env_names(site: ServingSections) -> set[str]:
     """The env vars these sections set in the pod (render/site.py serving_env renders them; a test keeps the
     two in step): extraEnv may not set them too."""
     names: set[str] = set()

@@ -1,0 +1,103 @@
+"""The secrets and cert command groups: the site's sops file, the engines' git credential, the sealing
+certificate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from generator.cli.common import repo_of
+
+
+@click.group()
+def secrets() -> None:
+    """The site's secrets: sops-encrypted in sites/<site>/secrets.sops.yaml."""
+
+
+@secrets.command("init")
+@click.option("--site", required=True, metavar="NAME")
+@click.pass_context
+def secrets_init(ctx: click.Context, site: str) -> None:
+    """Create the sops file with generated keys (never overwrites a value)."""
+    from generator.secrets.commands import secrets_init as run
+
+    ctx.exit(run(repo_of(ctx), site))
+
+
+@secrets.command("set")
+@click.option("--site", required=True, metavar="NAME")
+@click.argument("key")
+@click.pass_context
+def secrets_set(ctx: click.Context, site: str, key: str) -> None:
+    """Set KEY to the value read from stdin (never from the command line)."""
+    from generator.secrets.commands import read_value, secrets_set as run
+
+    ctx.exit(run(repo_of(ctx), site, key, read_value(click.get_text_stream("stdin"))))
+
+
+@secrets.command("list")
+@click.option("--site", required=True, metavar="NAME")
+@click.pass_context
+def secrets_list(ctx: click.Context, site: str) -> None:
+    """Key names and whether each is sealed and current (values are never shown)."""
+    from generator.secrets.commands import secrets_list as run
+
+    ctx.exit(run(repo_of(ctx), site))
+
+
+@secrets.command("git-credential")
+@click.option("--ssh-key", "ssh_key", type=click.Path(dir_okay=False, path_type=Path),
+              help="The deploy key's private half (ssh:// repositories).")
+@click.option("--known-hosts", "known_hosts", type=click.Path(dir_okay=False, path_type=Path),
+              help="ssh-keyscan output for the git server (Flux checks the host key against it).")
+@click.option("--token-stdin", is_flag=True, help="Read an access token from stdin (https:// repositories).")
+@click.option("--username", default=None, help="The token's user (default: git).")
+@click.pass_context
+def secrets_git_credential(ctx: click.Context, ssh_key: Path | None, known_hosts: Path | None, token_stdin: bool,
+                           username: str | None) -> None:
+    """Store the engines' credential for the GitOps repository in platform/git.sops.yaml (sealed by render)."""
+    from generator.secrets.commands import git_credential as run, read_value
+
+    token = read_value(click.get_text_stream("stdin")) if token_stdin else None
+    ctx.exit(run(repo_of(ctx), ssh_key=ssh_key, known_hosts=known_hosts, token=token, username=username))
+
+
+@secrets.command("rotate")
+@click.option("--site", required=True, metavar="NAME")
+@click.option("--force", is_flag=True, help="Also rotate keys whose rotation loses data (LITELLM_SALT_KEY).")
+@click.argument("key")
+@click.pass_context
+def secrets_rotate(ctx: click.Context, site: str, key: str, force: bool) -> None:
+    """Give KEY a new random value, where rotation is safe."""
+    from generator.secrets.commands import secrets_rotate as run
+
+    ctx.exit(run(repo_of(ctx), site, key, force))
+
+
+@click.group()
+def cert() -> None:
+    """The site's public sealing certificate (sites/<site>/sealing-cert.pem)."""
+
+
+@cert.command("import")
+@click.option("--site", required=True, metavar="NAME")
+@click.argument("file", type=click.Path(path_type=Path, readable=False))  # read_input says what is wrong
+@click.pass_context
+def cert_import(ctx: click.Context, site: str, file: Path) -> None:
+    """Install FILE (a PEM certificate) as the site's sealing certificate."""
+    from generator.secrets.commands import cert_import as run
+
+    ctx.exit(run(repo_of(ctx), site, file))
+
+
+@cert.command("fetch")
+@click.option("--site", required=True, metavar="NAME")
+@click.option("--controller-name", default="sealed-secrets-controller", show_default=True)
+@click.option("--controller-namespace", default="kube-system", show_default=True)
+@click.pass_context
+def cert_fetch(ctx: click.Context, site: str, controller_name: str, controller_namespace: str) -> None:
+    """Fetch the controller's certificate with kubeseal --fetch-cert (current kubeconfig context)."""
+    from generator.secrets.commands import cert_fetch as run
+
+    ctx.exit(run(repo_of(ctx), site, controller_name, controller_namespace))

@@ -1,0 +1,99 @@
+"""The commands on the rendered tree: render, validate, schema, status and audit."""
+
+from __future__ import annotations
+
+import click
+
+from generator.cli.common import repo_of, site_names
+
+
+@click.command()
+@click.option("--site", "sites", multiple=True, metavar="NAME", help="Site to render (repeatable).")
+@click.option("--all", "all_sites", is_flag=True, help="Render every site and remove outputs of deleted sites.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 with a unified diff if the tree is stale.")
+@click.option("--dry-run", is_flag=True, help="Write nothing; list what would be created, updated or deleted.")
+@click.option("--validate/--no-validate", default=True, show_default=True,
+              help="Build and kubeconform-check the staged tree before swapping it in.")
+@click.option("-v", "--verbose", is_flag=True, help="Also list unchanged files.")
+@click.pass_context
+def render(ctx: click.Context, sites: tuple[str, ...], all_sites: bool, check: bool, dry_run: bool,
+           validate: bool, verbose: bool) -> None:
+    """Render sites/<site>/site.yaml into base/, overlays/<site>/ and deploy/*/<site>/."""
+    from generator.render_cache import survey
+
+    repo = repo_of(ctx)
+    names = site_names(repo, sites, all_sites)
+    known = survey(repo, names)  # before the renderers are even imported
+    unchanged = known.unchanged(list(names))
+    if unchanged is not None:
+        click.echo(f"up to date: {unchanged} files match their inputs" if check else f"nothing to do: {unchanged} files up to date")
+        ctx.exit(0)
+    from generator.rendering import RenderRequest, run_render
+
+    request = RenderRequest(names, check=check, dry_run=dry_run, validate=validate and not (check or dry_run),
+                            verbose=verbose)
+    ctx.exit(run_render(repo, request, known=known))
+
+
+@click.command()
+@click.option("--site", "sites", multiple=True, metavar="NAME", help="Site to validate (repeatable).")
+@click.option("--all", "all_sites", is_flag=True, help="Validate every site and the fleet index.")
+@click.pass_context
+def validate(ctx: click.Context, sites: tuple[str, ...], all_sites: bool) -> None:
+    """kustomize build + kubeconform -strict, offline, for each site's overlay and entry points."""
+    from generator.validate import validate_sites
+
+    repo = repo_of(ctx)
+    names = site_names(repo, sites, all_sites) or tuple(repo.site_names())
+    warnings: list[str] = []
+    directories, resources = validate_sites(repo, list(names), fleet=all_sites, warnings=warnings)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"valid: {directories} kustomization(s), {resources} resource(s), strict, offline")
+
+
+@click.command()
+@click.option("--check", is_flag=True, help="Exit 1 if schema/site.schema.json is stale.")
+@click.pass_context
+def schema(ctx: click.Context, check: bool) -> None:
+    """Write the JSON Schema of site.yaml to schema/site.schema.json (for editors)."""
+    from generator.site_schema import SCHEMA_PATH, schema_bytes
+
+    repo = repo_of(ctx)
+    target = repo.root / SCHEMA_PATH
+    data = schema_bytes()
+    if check:
+        if not target.is_file() or target.read_bytes() != data:
+            click.echo(f"{SCHEMA_PATH} is stale; run 'generator schema'")
+            ctx.exit(1)
+        click.echo(f"{SCHEMA_PATH} is up to date")
+        return
+    if target.is_file() and target.read_bytes() == data:
+        click.echo(f"unchanged {SCHEMA_PATH}")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    click.echo(f"written {SCHEMA_PATH}")
+
+
+@click.command()
+@click.option("--output", type=click.Choice(["table", "json"]), default=None,
+              help="Output format (default: table on a terminal, json otherwise).")
+@click.pass_context
+def status(ctx: click.Context, output: str | None) -> None:
+    """One row per site: hostname, image, routing, secrets, bootstrap, engines, wave. Reads only.
+
+    Exit status 1 when a site could not be read (its row holds the error), else 0.
+    """
+    from generator.status import run_status
+
+    ctx.exit(run_status(repo_of(ctx), output))  # type: ignore[arg-type]  # click.Choice guarantees the literal
+
+
+@click.command()
+@click.pass_context
+def audit(ctx: click.Context) -> None:
+    """Fail if any secret value appears in plaintext in the tree, its git history or the rendered output."""
+    from generator.secrets.audit import run_audit
+
+    ctx.exit(run_audit(repo_of(ctx)))
