@@ -56,11 +56,17 @@ def container_root(argv: list[str]) -> bool:
     if not argv:
         return False
     program = os.path.basename(argv[0])
-    if program in SANDBOX_LAUNCHERS:
-        return "--" in argv and argv[argv.index("--") + 1:][:1] == [ENTRYPOINT]
+    if program in SANDBOX_LAUNCHERS:  # the pod sandbox: whatever it runs (the entrypoint, a write probe) is the pod
+        return "--" in argv and (argv[argv.index("--") + 1:][:1] == [ENTRYPOINT] or _binds_the_image_venv(argv))
     if argv[0] == ENTRYPOINT or (program in SHELLS and argv[1:2] == [ENTRYPOINT]):
         return True
     return argv[0] in LITELLM_PROGRAMS or (program.startswith("python") and argv[1:2] != [] and argv[1] in LITELLM_PROGRAMS)
+
+
+def _binds_the_image_venv(argv: list[str]) -> bool:
+    """bubblewrap's options of the pod sandbox (tests/pod_sandbox): the image's venv bound at /app/.venv."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    return any(argv[i] == "--ro-bind" and argv[i + 2] == "/app/.venv" for i in range(end - 2))
 
 
 def may_hold(argv: list[str], in_container: bool) -> bool:
