@@ -57,7 +57,7 @@ def desired_client(site: Site) -> dict[str, Any]:
         "publicClient": False,
         "clientAuthenticatorType": "client-secret",
         "standardFlowEnabled": True,
-        "directAccessGrantsEnabled": True,
+        "directAccessGrantsEnabled": site.keycloak.direct_access_grants,
         "implicitFlowEnabled": False,
         "serviceAccountsEnabled": False,
         "rootUrl": base,
@@ -69,9 +69,10 @@ def desired_client(site: Site) -> dict[str, Any]:
 
 
 def desired_audience_mapper(site: Site) -> dict[str, Any]:
-    """The client (or jwtAuth.audience) in the access token's ``aud``: LiteLLM's JWT auth checks JWT_AUDIENCE, so
-    tokens Keycloak mints for the realm's other clients are refused."""
-    audience = site.jwt_auth.audience or site.keycloak.client_id
+    """The site's JWT audience in this client's access tokens only: LiteLLM's JWT auth checks JWT_AUDIENCE, so
+    tokens Keycloak mints for the realm's other clients are refused (a custom audience: the client id would be in
+    their ``aud`` too, for users holding this client's roles)."""
+    audience = site.jwt_audience
     key = "included.client.audience" if audience == site.keycloak.client_id else "included.custom.audience"
     return {
         "name": "litellm-audience",

@@ -93,7 +93,7 @@ def local_site(kc, pg, s3, *, realm: str) -> str:  # noqa: ANN001 - the server c
     """A site.yaml whose in-cluster endpoints are the local test servers (bootstrap uses the same ones)."""
     return f"""\
 domain: example.com
-keycloak: {{url: "{kc.url}", realm: {realm}}}
+keycloak: {{url: "{kc.url}", realm: {realm}, directAccessGrants: true}}
 postgres: {{host: 127.0.0.1, port: {pg.port}}}
 s3: {{endpoint: "{s3.s3_endpoint}"}}
 gitops:

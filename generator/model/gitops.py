@@ -81,5 +81,6 @@ class Discovery(Model):
     # true, the tree leaves that field to it (no replicas in git; Argo CD ignores the field) and the
     # ConfigMap says can_disable: true. When false, git pins `replicas` and can_disable is false.
     platform_scaling: bool = True
-    # Export the master key to code-server as LITELLM_MASTER_KEY, by secretKeyRef (never the value).
-    export_master_key: bool = True
+    # Export the master key to code-server and notebooks as LITELLM_MASTER_KEY, by secretKeyRef (never the value).
+    # Off: the master key is a proxy admin outside Keycloak, and every notebook user would hold it.
+    export_master_key: bool = False

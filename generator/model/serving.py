@@ -64,9 +64,10 @@ class JwtAuth(Section):
     LiteLLM 1.108.7 licenses this: the site's secrets must hold LITELLM_LICENSE."""
 
     enabled: bool = False
-    # the token's `aud` must name this client (bootstrap adds the audience mapper); tokens minted for other
-    # clients of the realm are refused
-    audience: str | None = None  # default: keycloak.clientId
+    # the audience the token's `aud` must hold (JWT_AUDIENCE), which bootstrap's audience mapper puts into this
+    # client's tokens only. Not the client id: Keycloak adds a client's id to the `aud` of every token, of any
+    # client, whose user holds roles of that client, and LiteLLM does not check `azp`.
+    audience: str | None = None  # default: <keycloak.clientId>-api
     public_key_ttl: Annotated[int, Field(ge=10, le=86400)] = 600
 
 

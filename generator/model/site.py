@@ -12,7 +12,7 @@ from generator.model.base import DnsLabel, EnvName, Hostname, Model, refuse_dupl
 from generator.model.data import S3, BootstrapPostgres, BootstrapS3, Cache, Postgres
 from generator.model.destinations import external_destinations
 from generator.model.gitops import Discovery, GitOps, Rollout, Secrets
-from generator.model.identity import BootstrapKeycloak, Keycloak, Ui
+from generator.model.identity import BootstrapKeycloak, Keycloak, Ui, Users
 from generator.model.proxy import (EnvFrom, ExternalSecretKey, GeneralSettings, ModelEntry, PassThroughEndpoint,
                                    RouterSettings, SecretHeader)
 from generator.model.routing import NetworkPolicy, Routing
@@ -76,6 +76,7 @@ class Site(Model):
     cache: Cache = Cache()
     general_settings: GeneralSettings = GeneralSettings()
     ui: Ui = Ui()
+    users: Users = Users()
     models: list[ModelEntry] = Field(default_factory=list)
     router: RouterSettings = RouterSettings()
     pass_through_endpoints: list[PassThroughEndpoint] = Field(default_factory=list)
@@ -219,6 +220,11 @@ class Site(Model):
     @property
     def keycloak_url(self) -> str:
         return (self.keycloak.url or f"https://auth.{self.domain}").rstrip("/")
+
+    @property
+    def jwt_audience(self) -> str:
+        """The audience only this client's access tokens carry (bootstrap's audience mapper)."""
+        return self.jwt_auth.audience or f"{self.keycloak.client_id}-api"
 
     @property
     def oidc_base(self) -> str:

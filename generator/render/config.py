@@ -25,6 +25,7 @@ def litellm_config(site: Site) -> dict[str, Any]:
         "proxy_batch_write_at": general.proxy_batch_write_at,
         "allow_requests_on_db_unavailable": general.allow_requests_on_db_unavailable,
         "ui_access_mode": general.ui_access_mode,
+        "disable_password_login_when_sso_enabled": not site.ui.password_login,
         "disable_spend_logs": general.disable_spend_logs,
         "store_model_in_db": general.store_model_in_db,
     }
@@ -43,7 +44,7 @@ def litellm_config(site: Site) -> dict[str, Any]:
         # may call the model API and read its own info, nothing else (checked before any database lookup)
         settings["role_permissions"] = [{"role": "internal_user", "routes": ["llm_api_routes", "info_routes"]}]
     config["general_settings"] = settings
-    config["litellm_settings"] = {**_cache_settings(site), **_callbacks(site)}
+    config["litellm_settings"] = {**_cache_settings(site), **_callbacks(site), **_user_defaults(site)}
     router = _router_settings(site)
     if site.redis.enabled:
         # the router's usage counters (a model's rpm/tpm, cooldowns) in the same Redis
@@ -53,6 +54,19 @@ def litellm_config(site: Site) -> dict[str, Any]:
     if router:
         config["router_settings"] = router
     return config
+
+
+def _user_defaults(site: Site) -> dict[str, Any]:
+    """A new user's record (LiteLLM 1.108.7 applies these when SSO, /user/new or JWT upsert creates it): a user
+    whose token names no LiteLLM role is a viewer; an internal user's own keys are held to the site's budget."""
+    users = site.users
+    return {
+        "default_internal_user_params": {"user_role": "internal_user_viewer",
+                                         "models": list(users.models) or ["no-default-models"],
+                                         "max_budget": users.max_budget, "budget_duration": users.budget_duration},
+        "max_internal_user_budget": users.max_budget,
+        "internal_user_budget_duration": users.budget_duration,
+    }
 
 
 def _router_settings(site: Site) -> dict[str, Any]:

@@ -53,8 +53,9 @@ def service_config(site: Site) -> dict[str, Any]:
 
 
 def environment_variables(site: Site) -> list[dict[str, Any]]:
-    """Where to reach the proxy, and the master key by reference: never a secret value."""
-    entries: list[dict[str, Any]] = [{"name": "LITELLM_ENDPOINT", "value": f"https://{site.host}/v1"}]
+    """Where to reach the proxy, and the master key by reference: never a secret value. LITELLM_ENDPOINT is the
+    bare host, as Thinkube's own is: its consumers append the paths (its check calls $LITELLM_ENDPOINT/health)."""
+    entries: list[dict[str, Any]] = [{"name": "LITELLM_ENDPOINT", "value": f"https://{site.host}"}]
     if site.discovery.export_master_key:
         entries.append({"name": "LITELLM_MASTER_KEY", "valueFrom": {"secretKeyRef": {
             "namespace": site.namespace, "name": SECRET_NAME, "key": "LITELLM_MASTER_KEY"}}})

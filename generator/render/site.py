@@ -171,7 +171,7 @@ def serving_env(site: Site) -> list[dict[str, Any]]:
             env_value("JWT_PUBLIC_KEY_URL", f"{site.oidc_base}/certs"),
             # both set: PyJWT checks iss and aud, so tokens of other realms and of other clients are refused
             env_value("JWT_ISSUER", issuer),
-            env_value("JWT_AUDIENCE", site.jwt_auth.audience or site.keycloak.client_id),
+            env_value("JWT_AUDIENCE", site.jwt_audience),
             env_secret(LICENSE_KEY, LICENSE_KEY),
         ]
     if site.drain.enabled:

@@ -22,6 +22,8 @@ import shutil
 import subprocess
 import time
 import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -152,6 +154,13 @@ def test_full_flow(servers, tmp_path: Path) -> None:
             status, _, page = http("GET", f"{proxy.url}/ui/")
             assert status == 200 and b"<html" in page.lower(), (status, page[:200])
             marker = http("GET", f"{proxy.url}/ui/.litellm_ui_ready")[0]
+            # LiteLLM's own password login (a proxy admin without Keycloak) is off: the rendered config says so
+            form = urllib.parse.urlencode({"username": proxy_env["UI_USERNAME"], "password": secret["ADMIN_PASSWORD"]})
+            login = urllib.request.Request(f"{proxy.url}/login", data=form.encode(), method="POST",
+                                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(login, timeout=60)
+            assert refused.value.code == 403, refused.value.read()[:300]
         run = proxy.run
         # The image's pre-built UI is served as it is, and the pod writes only where it may.
         assert not ui_problems(run, marker_status=marker), ui_problems(run, marker_status=marker)

@@ -114,7 +114,8 @@ def test_keycloak_tokens_reach_litellms_jwt_auth(keycloak_world, tmp_path: Path)
     user_token = _grant(kc, REALM, "litellm", client_secret, "alice", "openid litellm_proxy_admin")
     assert "litellm_proxy_admin" in _claims(admin_token)["scope"].split()
     assert "litellm_proxy_admin" not in _claims(user_token)["scope"].split()  # asked for, not granted
-    assert "litellm" in _claims(admin_token)["aud"]  # bootstrap's audience mapper: JWT_AUDIENCE holds
+    assert proxy_env["JWT_AUDIENCE"] == "litellm-api"  # an audience only this client's tokens carry
+    assert "litellm-api" in _claims(admin_token)["aud"]  # bootstrap's audience mapper: JWT_AUDIENCE holds
     assert _claims(user_token)["litellm_role"] == ["internal_user"]
     foreign_token = _grant(kc, OTHER, "admin-cli", None, "admin", "openid")
 

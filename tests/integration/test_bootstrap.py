@@ -187,7 +187,7 @@ def build_world(tmp_path: Path, kc: KeycloakServer, pg: PostgresServer | None = 
         "domain": "example.com",
         "gitops": {"flux": {"url": "https://git.example.org/gitops.git"},
                    "argocd": {"repoUrl": "https://git.example.org/gitops.git"}},
-        "keycloak": {"realm": realm},
+        "keycloak": {"realm": realm, "directAccessGrants": True},  # the tests ask for tokens by the password grant
         "postgres": {"host": "127.0.0.1", "port": pg_port},  # DATABASE_URL usable from the test
         "bootstrap": {"keycloak": {"url": kc.url}, "postgres": {"host": "127.0.0.1", "port": pg_port},
                       "s3": {"endpoint": s3_endpoint or (s3.s3_endpoint if s3 else f"http://127.0.0.1:{free_port()}")}},
@@ -290,7 +290,10 @@ def test_first_run_creates_everything_and_the_second_writes_nothing(tmp_path: Pa
             line("created", "keycloak", "realm role AI_ADMIN -> proxy_admin", "composite"),
             line("created", "keycloak", "realm role AI_USER -> internal_user", "composite"),
             line("created", "keycloak", "mapper litellm-role", "claim litellm_role"),
-            line("created", "keycloak", "mapper litellm-audience", "aud litellm"),
+            line("created", "keycloak", "mapper litellm-audience", "aud litellm-api"),
+            line("created", "keycloak", "flow litellm browser", "only AI_USER or AI_ADMIN"),
+            line("created", "keycloak", "flow litellm direct grant", "only AI_USER or AI_ADMIN"),
+            line("created", "keycloak", "client litellm flow bindings", "browser, direct grant"),
             line("created", "keycloak", "user admin role AI_ADMIN"),
             line("created", "postgres", "role litellm", "login, password in sops as DATABASE_URL"),
             line("created", "postgres", "database litellm", "owner litellm, CONNECT revoked from PUBLIC"),
@@ -303,7 +306,7 @@ def test_first_run_creates_everything_and_the_second_writes_nothing(tmp_path: Pa
         ):
             assert expected in first.out.splitlines(), f"missing {expected!r} in:\n{first.text}"
         assert first.err == ""
-        assert "changed 19 of 22 object(s)" in first.out.splitlines()
+        assert "changed 22 of 25 object(s)" in first.out.splitlines()
 
         # Each witness saw the first run's writes (so it can see writes at all).
         events = admin_events(keycloak_server, world.realm)
@@ -321,7 +324,7 @@ def test_first_run_creates_everything_and_the_second_writes_nothing(tmp_path: Pa
         second = world.bootstrap()
         assert second.code == 0, second.text
         report = second.out.splitlines()
-        assert report[-1] == "nothing to do: 23 object(s) already converged"  # + the client secret, now checked
+        assert report[-1] == "nothing to do: 26 object(s) already converged"  # + the client secret, now checked
         assert all(ln.startswith("unchanged ") for ln in report[:-1]), second.out
         assert len(report) == 24 and second.err == ""
 
@@ -516,8 +519,7 @@ def test_password_grant_token_and_userinfo_carry_the_litellm_role(kc_world: Worl
     assert "proxy_admin" in info.json()["litellm_role"]
 
     plain = token(world.kc, world.realm, secret, "plain", PLAIN_PASSWORD)
-    assert plain.status_code == 200, plain.text
-    assert "proxy_admin" not in jwt_payload(plain.json()["access_token"]).get("litellm_role", [])
+    assert plain.status_code == 401, plain.text  # no AI_* role: no token of this client (the access gate)
     # With AI_USER (the other realm role), the plain user gets internal_user - and still not proxy_admin.
     admin = world.kc_admin()
     admin.assign_realm_roles(admin.get_user_id("plain"), [admin.get_realm_role("AI_USER")])
@@ -554,8 +556,8 @@ def test_admin_scope_is_granted_only_to_holders_of_the_admin_role(kc_world: Worl
     assert "litellm_proxy_admin" in {s["name"] for s in admin.get_client_optional_client_scopes(client["id"])}
     secret = world.sops()["CLIENT_SECRET"]
 
-    # Asking for the scope is not enough: the plain user (no role, then AI_USER) does not get it.
-    assert "litellm_proxy_admin" not in granted_scopes(world, secret, "plain", PLAIN_PASSWORD)
+    # Asking for the scope is not enough: the plain user (no role: no token at all, then AI_USER) does not get it.
+    assert token(world.kc, world.realm, secret, "plain", PLAIN_PASSWORD, "openid litellm_proxy_admin").status_code == 401
     admin.assign_realm_roles(admin.get_user_id("plain"), [admin.get_realm_role("AI_USER")])
     assert "litellm_proxy_admin" not in granted_scopes(world, secret, "plain", PLAIN_PASSWORD)
     # The admin user (keycloak.adminUsers, given AI_ADMIN by bootstrap) does.
@@ -564,7 +566,7 @@ def test_admin_scope_is_granted_only_to_holders_of_the_admin_role(kc_world: Worl
     again = world.bootstrap("--only", "keycloak")
     assert again.code == 0, again.text
     assert line("unchanged", "keycloak", mapping, "role scope mapping") in again.out.splitlines(), again.out
-    assert again.out.splitlines()[-1] == "nothing to do: 15 object(s) already converged", again.text
+    assert again.out.splitlines()[-1] == "nothing to do: 18 object(s) already converged", again.text
 
     # Without the mapping (a realm bootstrapped before it existed), anyone asking gets the admin scope;
     # the next run maps the role again and closes that.
@@ -743,5 +745,5 @@ def test_rotate_client_secret_changes_it_everywhere_and_keeps_the_client(kc_worl
     assert refused.status_code == 401 and refused.json()["error"] == "unauthorized_client", refused.text
 
     again = world.bootstrap("--only", "keycloak")
-    assert again.code == 0 and again.out.splitlines()[-1] == "nothing to do: 15 object(s) already converged", again.text
+    assert again.code == 0 and again.out.splitlines()[-1] == "nothing to do: 18 object(s) already converged", again.text
     assert world.sops()["CLIENT_SECRET"] == new == world.live_secret()

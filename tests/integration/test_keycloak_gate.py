@@ -10,7 +10,9 @@ second run changes nothing and a drifted flow is rebuilt.
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import re
 import shutil
 import urllib.parse
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from keycloak import KeycloakAdmin
 
 from tests.helpers import MINIMAL_SITE, build_file_tree, create_realm, generator
@@ -33,7 +36,7 @@ USERS = ("nobody", "alice", "carol", "bob", "dave")  # no role; AI_USER; AI_USER
 
 
 class Realm:
-    def __init__(self, kc: KeycloakServer, root: Path) -> None:
+    def __init__(self, kc: KeycloakServer, root: Path, *, direct_grants: bool = True) -> None:
         self.kc, self.root, self.name = kc, root, f"gate-{uuid.uuid4().hex[:8]}"
         create_realm(kc, self.name, {user: PASSWORD for user in USERS})
         self.admin = KeycloakAdmin(server_url=kc.url, username=kc.admin_user, password=kc.admin_password,
@@ -41,7 +44,7 @@ class Realm:
         key = age_key()
         cert, _ = sealing_pair(root.parent / "keys")
         build_file_tree(root, {f"sites/{SITE}/site.yaml": MINIMAL_SITE.replace("example.org", "example.org") +
-                               f"keycloak: {{url: '{kc.url}', realm: {self.name}, adminUsers: [bob]}}\n",
+                               f"keycloak: {{url: '{kc.url}', realm: {self.name}, adminUsers: [bob], directAccessGrants: {str(direct_grants).lower()}}}\n",
                                ".sops.yaml": sops_rules([key.recipient])})
         shutil.copy(cert, root / f"sites/{SITE}/sealing-cert.pem")
         self.env = {"SOPS_AGE_KEY": key.identity, "KEYCLOAK_ADMIN_USERNAME": kc.admin_user,
@@ -65,12 +68,15 @@ class Realm:
         return self.admin.get_client_secrets(self.admin.get_client_id("litellm"))["value"]
 
     def password_grant(self, user: str, client: str = "litellm", secret: str | None = None) -> int:
+        return self.token(user, client, secret).status_code
+
+    def token(self, user: str, client: str = "litellm", secret: str | None = None) -> requests.Response:
         form = {"grant_type": "password", "client_id": client, "username": user, "password": PASSWORD,
                 "scope": "openid"}
         if secret:
             form["client_secret"] = secret
         return requests.post(f"{self.kc.url}/realms/{self.name}/protocol/openid-connect/token", data=form,
-                             timeout=30).status_code
+                             timeout=30)
 
     def browser_login(self, user: str, session: requests.Session | None = None) -> str:
         """'code' when Keycloak redirects to the callback with a code, else what the page says."""
@@ -178,3 +184,46 @@ def test_the_gate_converges_idempotently_and_drift_is_rebuilt(realm: Realm) -> N
     assert realm.browser_login("nobody") == "Access denied"
     assert realm.browser_login("alice") == "code"
     assert "nothing to do" in realm.bootstrap().out
+
+
+def _audiences(response: requests.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    payload = response.json()["access_token"].split(".")[1]
+    aud = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["aud"]
+    return aud if isinstance(aud, list) else [aud]
+
+
+def test_only_this_clients_tokens_carry_the_rendered_jwt_audience(realm: Realm) -> None:
+    """Keycloak puts the client id into the ``aud`` of any client's token whose user holds the client's roles, and
+    LiteLLM's JWT auth does not check ``azp``: the audience the rendered JWT_AUDIENCE names is one that only this
+    client's tokens carry (bootstrap's audience mapper)."""
+    site = realm.root / f"sites/{SITE}/site.yaml"
+    site.write_text(site.read_text() + "jwtAuth: {enabled: true}\n")
+    assert generator(realm.root, "secrets", "set", "--site", SITE, "LITELLM_LICENSE", stdin="a-licence\n",
+                     env=realm.env).code == 0
+    realm.bootstrap()
+    realm.grant_roles()
+    rendered = generator(realm.root, "render", "--site", SITE, "--no-validate", env=realm.env)
+    assert rendered.code == 0, rendered.text
+    patch = yaml.safe_load((realm.root / f"overlays/{SITE}/app/deployment-patch.yaml").read_text())
+    env = {e["name"]: e.get("value") for c in patch["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
+    audience = env["JWT_AUDIENCE"]
+    assert audience == "litellm-api"
+
+    ours = _audiences(realm.token("bob", secret=realm.client_secret()))
+    # another client of the realm, as an application team would add one (the realm's default scopes, full scope)
+    realm.admin.create_client({"clientId": "other-app", "publicClient": True, "directAccessGrantsEnabled": True})
+    theirs = _audiences(realm.token("bob", client="other-app"))  # the same user
+    assert audience in ours
+    assert "litellm" in theirs and audience not in theirs, theirs  # the client id leaks; the audience does not
+
+
+def test_the_password_grant_is_off_unless_the_site_asks(keycloak_server: KeycloakServer, tmp_path: Path) -> None:
+    realm = Realm(keycloak_server, tmp_path / "repo", direct_grants=False)
+    realm.bootstrap()
+    realm.grant_roles()
+    client = realm.admin.get_client(realm.admin.get_client_id("litellm"))
+    assert client["directAccessGrantsEnabled"] is False
+    refused = realm.token("alice", secret=realm.client_secret())
+    assert (refused.status_code, refused.json()["error"]) == (400, "unauthorized_client"), refused.text
+    assert realm.browser_login("alice") == "code"
