@@ -326,7 +326,7 @@ def test_first_run_creates_everything_and_the_second_writes_nothing(tmp_path: Pa
         report = second.out.splitlines()
         assert report[-1] == "nothing to do: 26 object(s) already converged"  # + the client secret, now checked
         assert all(ln.startswith("unchanged ") for ln in report[:-1]), second.out
-        assert len(report) == 24 and second.err == ""
+        assert len(report) == 27 and second.err == ""
 
         # Keycloak: not one admin event (every admin create/update/delete/action is one).
         after = admin_events(keycloak_server, world.realm)
