@@ -44,11 +44,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Callable, Iterable
+
+from tests.listener import ThreadedListener
 
 HOST = "127.0.0.1"
 KEYCLOAK_VERSION = "26.5.6"
@@ -1008,34 +1009,17 @@ class ValkeyServer(_Server):
             return _resp_read(f)
 
 
-class BlackHole:
+class BlackHole(ThreadedListener):
     """A TCP listener on 127.0.0.1 that accepts every connection and never answers: a hung service."""
 
     def __init__(self) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen(64)
-        self.port = self.socket.getsockname()[1]
-        self.held: list[object] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
+        super().__init__()
+        self.held: list[socket.socket] = []
 
-    def _accept(self) -> None:
-        self.socket.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                connection, _ = self.socket.accept()
-            except OSError:
-                continue
-            self.held.append(connection)  # kept open, never read, never written
-
-    def __enter__(self) -> "BlackHole":
-        self._thread.start()
-        return self
+    def handle(self, connection: socket.socket) -> None:
+        self.held.append(connection)  # kept open, never read, never written
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
+        super().__exit__(*exc)
         for connection in self.held:
-            connection.close()  # type: ignore[attr-defined]
-        self.socket.close()
+            connection.close()

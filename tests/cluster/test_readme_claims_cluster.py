@@ -15,7 +15,6 @@ import json
 import re
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from generator.tools import find
 from tests.cluster.controlplane import ControlPlane
 from tests.cluster.kube import wait_for
+from tests.listener import ThreadedListener
 from tests.helpers import MINIMAL_SITE, build_file_tree, fingerprint, generator
 from tests.keys import age_key, sealing_pair, sops_rules
 
@@ -53,48 +53,24 @@ def host_address() -> str:
     return found[0]
 
 
-class Relay:
+class Relay(ThreadedListener):
     """TCP from ``listen`` (any port) to ``upstream``, bytes unchanged, both ways."""
 
     def __init__(self, listen: str, upstream: tuple[str, int]) -> None:
+        super().__init__(listen)
         self.upstream = upstream
-        self.listener = socket.create_server((listen, 0))
-        self.port = self.listener.getsockname()[1]
         self.connections = 0
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
 
-    def _start(self, target, *args: object) -> None:  # noqa: ANN001
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def __enter__(self) -> "Relay":
-        self._start(self._accept)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self.listener.close()
-        for thread in self._threads:
-            thread.join(5)
-
-    def _accept(self) -> None:
-        self.listener.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            upstream = socket.create_connection(self.upstream, timeout=10)
-            self._start(self._pump, client, upstream)
-            self._start(self._pump, upstream, client)
+    def handle(self, client: socket.socket) -> None:
+        self.connections += 1
+        upstream = socket.create_connection(self.upstream, timeout=10)
+        self.start_thread(self._pump, client, upstream)
+        self.start_thread(self._pump, upstream, client)
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         source.settimeout(0.5)
         try:
-            while not self._stop.is_set():
+            while not self.stopping:
                 try:
                     data = source.recv(65536)
                 except TimeoutError:

@@ -23,7 +23,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -38,6 +37,7 @@ from tests.helpers import MINIMAL_SITE, Run, build_file_tree, fingerprint, gener
 from tests.integration.test_bootstrap import (SITE, SOPS_FILE, World, build_world, line, pg,  # noqa: F401 - pg: fixture
                                               running)
 from tests.keys import age_key, sealing_pair, sops_rules
+from tests.listener import ThreadedListener
 from tests.servers import KeycloakServer, PostgresServer, SeaweedServer, free_port
 
 CERT_LIMIT = 64_000  # the README's "64 kB for a certificate"
@@ -313,45 +313,21 @@ def test_the_database_password_reaches_postgresql_only_as_a_scram_verifier(tmp_p
 
 # -- 7. TLS is verified; caBundle names a CA file ------------------------------------------------------------
 
-class TlsFront:
+class TlsFront(ThreadedListener):
     """An HTTPS endpoint on 127.0.0.1 in front of a plain-HTTP server, with a certificate from a CA made at run
     time (no system store trusts it): the bytes are relayed unchanged once the TLS handshake succeeds."""
 
     def __init__(self, upstream_port: int, cert: Path, key: Path) -> None:
+        super().__init__()
         self.upstream_port = upstream_port
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(str(cert), str(key))
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.url = f"https://127.0.0.1:{self.port}"
         self.refused: list[str] = []  # handshakes the client broke off (an untrusted certificate)
         self.served = 0  # connections relayed after a handshake
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
 
-    def __enter__(self) -> "TlsFront":
-        self._start(self._accept)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self.listener.close()
-        for thread in self._threads:
-            thread.join(5)
-
-    def _start(self, target, *args: object) -> None:  # noqa: ANN001
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _accept(self) -> None:
-        self.listener.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                continue
-            self._start(self._relay, client)
+    def handle(self, client: socket.socket) -> None:
+        self.start_thread(self._relay, client)
 
     def _relay(self, client: socket.socket) -> None:
         client.settimeout(10)
@@ -368,7 +344,7 @@ class TlsFront:
             upstream.setblocking(False)
             selector.register(tls, selectors.EVENT_READ, upstream)
             selector.register(upstream, selectors.EVENT_READ, tls)
-            while not self._stop.is_set():
+            while not self.stopping:
                 for key, _ in selector.select(0.2):
                     source, sink = key.fileobj, key.data
                     try:
