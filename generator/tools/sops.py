@@ -14,7 +14,24 @@ from generator.tools import require
 
 NO_KEY = 128
 MAC_MISMATCH = 51
-KEY_HINT = "set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to an age identity of one of these recipients"
+
+
+def key_hint() -> str:
+    """What sops looked in for an age identity, and what it found there, so that the fix named is the one needed."""
+    inline, path = os.environ.get("SOPS_AGE_KEY"), os.environ.get("SOPS_AGE_KEY_FILE")
+    found = []
+    if inline:
+        found.append("SOPS_AGE_KEY holds no identity of these recipients")
+    if path:
+        found.append(f"SOPS_AGE_KEY_FILE names {path}, which does not exist" if not Path(path).is_file()
+                     else f"SOPS_AGE_KEY_FILE ({path}) holds no identity of these recipients")
+    if found:
+        return "; ".join(found)
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "sops/age/keys.txt"
+    if config.is_file():
+        return f"{config} holds no identity of these recipients; set SOPS_AGE_KEY_FILE to one that does"
+    return ("no age identity is set: set SOPS_AGE_KEY_FILE to your identity file (age-keygen -o FILE makes one) "
+            "or SOPS_AGE_KEY to the identity")
 
 
 class SopsError(GeneratorError):
@@ -94,7 +111,7 @@ def set_value(path: Path, key: str, value: str, shown: str, cwd: Path) -> None:
 def _failure(result: proc.Result, shown: str, path: Path | None, action: str) -> SopsError:
     who = ", ".join(recipients(path)) if path is not None and path.is_file() else ""
     if result.returncode == NO_KEY:
-        return SopsError(f"{shown}: cannot {action}: no age key available decrypts it (recipients: {who or 'unknown'}); {KEY_HINT}")
+        return SopsError(f"{shown}: cannot {action}: no age key available decrypts it (recipients: {who or 'unknown'}); {key_hint()}")
     if result.returncode == MAC_MISMATCH:
         return CorruptFile(f"{shown}: cannot {action}: MAC mismatch, the file was changed outside sops or is corrupted")
     text = result.err_text

@@ -123,8 +123,8 @@ def test_a_failure_halfway_leaves_nothing_behind(world) -> None:  # noqa: ANN001
     assert "Traceback" not in result.text, result.text
     assert result.code == 1, result.text
     assert result.err == (f"error: sites/gamma/secrets.sops.yaml: cannot decrypt: no age key available decrypts it "
-                          f"(recipients: {key.recipient}); set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to an age identity "
-                          f"of one of these recipients\n"), result.err
+                          f"(recipients: {key.recipient}); SOPS_AGE_KEY_FILE names {root / 'none'}, which does not "
+                          f"exist\n"), result.err
     assert _tree(root) == before, "a failed site new left files behind"
     assert (root / ".sops.yaml").read_text().startswith("# the team's rules")
 
