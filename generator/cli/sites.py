@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from generator import __version__
 from generator.cli.common import repo_of
+from generator.errors import UsageError
 
 
 @click.group()
@@ -44,6 +46,8 @@ def site_remove(ctx: click.Context, name: str, yes: bool) -> None:
     repo = repo_of(ctx)
     repo.check_site_name(name)
     if not yes:
+        if not sys.stdin.isatty():  # nobody to ask: a script or CI must say so
+            raise UsageError(f"site remove {name}: no terminal to confirm on; rerun with --yes")
         click.confirm(f"remove site {name}, its secrets file and its rendered outputs?", abort=True)
     ctx.exit(run_site_remove(repo, name))
 

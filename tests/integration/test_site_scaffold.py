@@ -5,6 +5,10 @@ takes a site out of the tree and the fleet."""
 from __future__ import annotations
 
 import hashlib
+import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -134,6 +138,32 @@ def test_remove_asks_first(world) -> None:  # noqa: ANN001
     assert generator(root, "site", "new", "alpha", "--domain", "alpha.example.org", "--age-recipient", key.recipient,
                      "--cert", str(cert), env=env).code == 0
     before = _tree(root)
-    declined = generator(root, "site", "remove", "alpha", stdin="n\n", env=env)
-    assert declined.code == 1 and "aborted" in declined.err, declined.text
+    # at a terminal it asks, and "n" keeps everything
+    declined = _at_a_terminal(root, ["site", "remove", "alpha"], "n\n", env)
+    assert "remove site alpha, its secrets file and its rendered outputs? [y/N]" in declined and "aborted" in declined
     assert _tree(root) == before
+    # without one (a script, CI) there is nobody to ask: it says what to do, and keeps everything
+    piped = generator(root, "site", "remove", "alpha", stdin="y\n", env=env)
+    assert (piped.code, piped.err) == (2, "error: site remove alpha: no terminal to confirm on; rerun with --yes\n")
+    assert _tree(root) == before
+
+
+def _at_a_terminal(root: Path, args: list[str], typed: str, env: dict[str, str]) -> str:
+    """The generator run on a pseudo-terminal, ``typed`` answered at its prompt; what the terminal showed."""
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "generator", *args], cwd=root, env={**os.environ, **env},
+                            stdin=secondary, stdout=secondary, stderr=secondary)
+    os.close(secondary)
+    shown = b""
+    os.write(primary, typed.encode())
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    proc.wait(timeout=60)
+    os.close(primary)
+    return shown.decode(errors="replace")
