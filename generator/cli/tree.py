@@ -63,7 +63,10 @@ def schema(ctx: click.Context, check: bool) -> None:
     target = repo.root / SCHEMA_PATH
     data = schema_bytes()
     if check:
-        if not target.is_file() or target.read_bytes() != data:
+        if not target.is_file():
+            click.echo(f"{SCHEMA_PATH} is missing; run 'generator schema'")
+            ctx.exit(1)
+        if target.read_bytes() != data:
             click.echo(f"{SCHEMA_PATH} is stale; run 'generator schema'")
             ctx.exit(1)
         click.echo(f"{SCHEMA_PATH} is up to date")

@@ -207,3 +207,12 @@ def test_an_unknown_site_in_a_fleet_names_ten_known_ones(tmp_path: Path) -> None
     with pytest.raises(UsageError) as raised:
         Repo(tmp_path).check_site_name("nope")
     assert str(raised.value).endswith("(known sites: s00, s01, s02, s03, s04, s05, s06, s07, s08, s09 and 15 more)")
+
+
+def test_schema_check_names_a_missing_schema_missing(repo: Path) -> None:
+    (repo / "schema").mkdir(exist_ok=True)
+    (repo / "schema/site.schema.json").unlink(missing_ok=True)
+    missing = generator(repo, "schema", "--check")
+    assert (missing.code, missing.out) == (1, "schema/site.schema.json is missing; run 'generator schema'\n")
+    assert generator(repo, "schema").code == 0
+    assert generator(repo, "schema", "--check").out == "schema/site.schema.json is up to date\n"
