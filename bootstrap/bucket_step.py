@@ -43,6 +43,13 @@ def bucket_policy(bucket: str) -> dict:
     }
 
 
+def fresh_plan(site: Site) -> list[tuple[str, str]]:
+    """What the step creates on a server that has none of it (``bootstrap --dry-run --offline``)."""
+    user = site.bootstrap.s3.user or f"litellm-{site.namespace}"
+    return [(f"bucket {site.s3.bucket}", ""), (f"identity {user}", ""), (f"policy {POLICY_NAME}", f"only {site.s3.bucket}"),
+            ("access key", "in sops as S3_AWS_ACCESS_KEY_ID/SECRET")]
+
+
 class BucketStep:
     def __init__(self, site: Site, login: AdminLogin, vault: Vault, report: Report, *,
                  timeout: float = DEFAULT_TIMEOUT) -> None:

@@ -82,6 +82,24 @@ def desired_audience_mapper(site: Site) -> dict[str, Any]:
     }
 
 
+def fresh_plan(site: Site) -> list[tuple[str, str]]:
+    """What the step creates in a realm that has none of it (``bootstrap --dry-run --offline``): (object, detail)
+    in the order a first run reports them."""
+    kc = site.keycloak
+    plan = [(f"client {kc.client_id}", ""), (f"client scope {kc.admin_scope}", "")]
+    for attr, litellm_role in ROLE_FOR.items():
+        realm_role = getattr(kc, attr)
+        plan += [(f"realm role {realm_role}", ""), (f"client role {litellm_role}", ""),
+                 (f"realm role {realm_role} -> {litellm_role}", "composite")]
+    gate = f"only {kc.user_role} or {kc.admin_role}"
+    plan += [(f"flow {kc.client_id} browser", gate), (f"flow {kc.client_id} direct grant", gate),
+             (f"client {kc.client_id} flow bindings", "browser, direct grant"),
+             (f"client scope {kc.admin_scope} -> {kc.admin_role}", "role scope mapping"),
+             (f"optional scope {kc.admin_scope}", "")]
+    plan += [(f"mapper {m['name']}", _mapper_detail(m)) for m in (desired_mapper(site), desired_audience_mapper(site))]
+    return plan + [(f"user {user} role {kc.admin_role}", "") for user in kc.admin_users]
+
+
 def _mapper_detail(mapper: dict[str, Any]) -> str:
     config = mapper["config"]
     if "claim.name" in config:

@@ -57,6 +57,13 @@ def password_from_url(url: str | None) -> str | None:
     return unquote(parts.password) if parts.password else None
 
 
+def fresh_plan(site: Site) -> list[tuple[str, str]]:
+    """What the step creates on a server that has none of it (``bootstrap --dry-run --offline``)."""
+    pg = site.postgres
+    return [(f"role {pg.role}", "login, password in sops as DATABASE_URL"),
+            (f"database {pg.database}", f"owner {pg.role}, CONNECT revoked from PUBLIC")]
+
+
 class PostgresStep:
     def __init__(self, site: Site, login: AdminLogin, vault: Vault, report: Report, *,
                  timeout: float = DEFAULT_TIMEOUT) -> None:

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import admin_login
-from bootstrap.report import Report
+from bootstrap.report import CREATED, Report
 from bootstrap.vault import Vault
 from generator.errors import UsageError
 from generator.layout import Repo
@@ -18,8 +18,11 @@ STEPS = ("keycloak", "postgres", "bucket")
 
 
 def run_bootstrap(repo: Repo, site_name: str, *, only: tuple[str, ...] = (), dry_run: bool = False,
-                  rotate_client_secret: bool = False, timeout: float = DEFAULT_TIMEOUT, out: TextIO = sys.stdout) -> int:
+                  offline: bool = False, rotate_client_secret: bool = False, timeout: float = DEFAULT_TIMEOUT,
+                  out: TextIO = sys.stdout) -> int:
     site = load_site(repo, site_name)
+    if offline:
+        return _offline_plan(site, only, out)
     store = SecretsFile(repo, site_name)
     if not store.exists():
         raise UsageError(f"{store.rel}: missing; run 'generator secrets init --site {site_name}' first")
@@ -46,6 +49,24 @@ def run_bootstrap(repo: Repo, site_name: str, *, only: tuple[str, ...] = (), dry
         print(f"{verb} {len(changed)} of {len(report.actions)} object(s)", file=out)
         if vault.written and not dry_run:
             print(f"next: generator render --site {site_name}", file=out)
+    return 0
+
+
+def _offline_plan(site, only: tuple[str, ...], out: TextIO) -> int:  # noqa: ANN001 - a Site
+    """The plan for a fresh install, from the site file alone: no service is asked, no key or credential needed."""
+    from bootstrap import bucket_step, keycloak_step, postgres_step
+
+    plans = {"keycloak": keycloak_step.fresh_plan, "postgres": postgres_step.fresh_plan, "bucket": bucket_step.fresh_plan}
+    stored = {"keycloak": ["CLIENT_SECRET"], "postgres": ["DATABASE_URL"],
+              "bucket": ["S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY"]}
+    report = Report(dry_run=True, out=out)
+    selected = [s for s in STEPS if (not only or s in only) and (s != "bucket" or site.cache.enabled)]
+    for step in selected:
+        for obj, detail in plans[step](site):
+            report.add(step, obj, CREATED, detail)
+    print(f"would store in sops: {', '.join(key for step in selected for key in stored[step])}", file=out)
+    print(f"would create {len(report.actions)} object(s) on services that have none of them "
+          "(offline: no service was asked; --dry-run without --offline shows what a real one lacks)", file=out)
     return 0
 
 

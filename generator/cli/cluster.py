@@ -75,14 +75,16 @@ def diff(ctx: click.Context, site: str, kubeconfig: Path | None, context: str | 
 @click.command()
 @click.option("--site", required=True, metavar="NAME")
 @click.option("--dry-run", is_flag=True, help="Print the plan: what would be created or changed; write nothing.")
+@click.option("--offline", is_flag=True, help="With --dry-run: the plan for a fresh install, from the site file "
+              "alone (no service, no admin credential, no age key).")
 @click.option("--only", multiple=True, type=click.Choice(["keycloak", "postgres", "bucket"]),
               help="Converge only this service (repeatable).")
 @click.option("--rotate-client-secret", is_flag=True, help="Give the Keycloak client a new secret (stored in sops first).")
 @click.option("--timeout", type=click.FloatRange(1, 600), default=15.0, show_default=True, metavar="SECONDS",
               help="Each service must connect and answer each request within this.")
 @click.pass_context
-def bootstrap(ctx: click.Context, site: str, dry_run: bool, only: tuple[str, ...], rotate_client_secret: bool,
-              timeout: float) -> None:
+def bootstrap(ctx: click.Context, site: str, dry_run: bool, offline: bool, only: tuple[str, ...],
+              rotate_client_secret: bool, timeout: float) -> None:
     """Converge the Keycloak client, the PostgreSQL role and database, and the S3 bucket (idempotent).
 
     Admin credentials come from KEYCLOAK_ADMIN_USERNAME/PASSWORD, POSTGRES_ADMIN_USERNAME/PASSWORD and
@@ -90,5 +92,7 @@ def bootstrap(ctx: click.Context, site: str, dry_run: bool, only: tuple[str, ...
     """
     from bootstrap.run import run_bootstrap
 
-    ctx.exit(run_bootstrap(repo_of(ctx), site, only=only, dry_run=dry_run, rotate_client_secret=rotate_client_secret,
-                           timeout=timeout))
+    if offline and not dry_run:
+        raise click.UsageError("--offline plans a fresh install: it goes with --dry-run")
+    ctx.exit(run_bootstrap(repo_of(ctx), site, only=only, dry_run=dry_run, offline=offline,
+                           rotate_client_secret=rotate_client_secret, timeout=timeout))

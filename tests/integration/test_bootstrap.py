@@ -747,3 +747,24 @@ def test_rotate_client_secret_changes_it_everywhere_and_keeps_the_client(kc_worl
     again = world.bootstrap("--only", "keycloak")
     assert again.code == 0 and again.out.splitlines()[-1] == "nothing to do: 18 object(s) already converged", again.text
     assert world.sops()["CLIENT_SECRET"] == new == world.live_secret()
+
+
+# -- 10. the offline plan ----------------------------------------------------------------------
+
+def test_the_offline_plan_is_what_a_first_run_creates(world: World) -> None:
+    """`bootstrap --dry-run --offline` needs no service, credential or key, and lists exactly the objects a first
+    run on services that have none of them then creates (so the plan cannot drift from the steps)."""
+    bare = {"SOPS_AGE_KEY": "", "SOPS_AGE_KEY_FILE": "/nonexistent", "KEYCLOAK_ADMIN_USERNAME": "",
+            "KEYCLOAK_ADMIN_PASSWORD": "", "POSTGRES_ADMIN_USERNAME": "", "POSTGRES_ADMIN_PASSWORD": "",
+            "S3_ADMIN_ACCESS_KEY_ID": "", "S3_ADMIN_SECRET_ACCESS_KEY": ""}
+    plan = world.bootstrap("--dry-run", "--offline", **bare)
+    assert plan.code == 0 and plan.err == "", plan.text
+    *lines, summary = plan.out.splitlines()
+    planned = [ln.removeprefix("would create ") for ln in lines if ln.startswith("would create ")]
+    assert "would store in sops: CLIENT_SECRET, DATABASE_URL, S3_AWS_ACCESS_KEY_ID, S3_AWS_SECRET_ACCESS_KEY" in plan.out
+    assert summary.startswith(f"would create {len(planned)} object(s) on services that have none of them")
+
+    first = world.bootstrap()
+    assert first.code == 0, first.text
+    created = [ln.removeprefix("created").lstrip() for ln in first.out.splitlines() if ln.startswith("created ")]
+    assert [" ".join(p.split()) for p in planned] == [" ".join(c.split()) for c in created], first.out
