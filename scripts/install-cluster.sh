@@ -121,10 +121,10 @@ rm -f .tools/cluster/crds/kustomization.yaml
 # What Argo CD's image adds around the binary: its settings objects (argocd-cm, argocd-secret, ..., which the
 # controllers read from the argocd namespace) and the helpers the repo-server execs from /usr/local/bin
 # (git-verify-wrapper.sh on every manifest generation, GPG or not). Module zips drop the exec bit.
-rm -rf .tools/cluster/argocd && mkdir -p .tools/cluster/argocd/config .tools/cluster/argocd/bin
-cp "$argo"/manifests/base/config/argocd-*.yaml .tools/cluster/argocd/config/
-install -m 0755 "$argo"/hack/git-verify-wrapper.sh "$argo"/hack/gpg-wrapper.sh .tools/cluster/argocd/bin/
-chmod -R u+w .tools/cluster/argocd
+rm -rf .tools/cluster/argocd-files && mkdir -p .tools/cluster/argocd-files/config .tools/cluster/argocd-files/bin
+cp "$argo"/manifests/base/config/argocd-*.yaml .tools/cluster/argocd-files/config/
+install -m 0755 "$argo"/hack/git-verify-wrapper.sh "$argo"/hack/gpg-wrapper.sh .tools/cluster/argocd-files/bin/
+chmod -R u+w .tools/cluster/argocd-files
 
 # KWOK's own "fast" stages (node ready + lease heartbeat; pods Running and Ready, Job pods Succeeded)
 kwok_dir=$(module_dir "sigs.k8s.io/kwok@$KWOK_VERSION")
