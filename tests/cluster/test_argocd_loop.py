@@ -92,9 +92,10 @@ def _created(app: dict) -> str:
 
 def test_the_fleet_is_registered_with_one_command_and_the_platform_goes_first(cluster: ControlPlane,
                                                                                loop: dict) -> None:
-    parent, platform = loop["parent"], loop["platform"]
-    assert app_status(parent)[0] == "Synced", parent["status"]
-    assert parent["status"]["sync"]["revision"] == loop["revision"]
+    platform = loop["platform"]
+    # the operation ends before the parent compares itself again: Synced follows
+    parent = wait_for(lambda: (lambda app: app if synced_at(app, loop["revision"]) else None)(
+        application(cluster, "litellm-fleet")), 60, "litellm-fleet Synced", lambda: explain_app(cluster, "litellm-fleet"))
     owned = {(r["kind"], r["name"]) for r in parent["status"]["resources"]}
     assert {("AppProject", "litellm"), ("AppProject", "litellm-platform"), ("Application", "litellm-platform"),
             ("Application", "litellm-gamma"), ("Application", "litellm-delta")} <= owned, owned
