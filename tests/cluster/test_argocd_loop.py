@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cluster.argocd import FIELD_MANAGER
+from tests.cluster.argocd import FIELD_MANAGER, NAMESPACE
 from tests.cluster.argocd_loop import (REFRESH, app_status, application, argocd_site_yaml, explain_app, refresh,
                                        register_fleet, synced_at, wait_synced)
 from tests.cluster.controlplane import ControlPlane
@@ -66,6 +66,9 @@ def loop(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Ite
             repo.add_site(name, text)
         repo.render()
         revision = repo.commit("sites for Argo CD")
+        # a cluster where no fleet is registered yet: test_apply.py leaves the committed tree's Applications
+        # (litellm-fleet, litellm-platform, litellm-prod; their git server is unreachable, so never synced)
+        cluster.kubectl("-n", NAMESPACE, "delete", "applications", "--all", "--wait=true", timeout=120)
         t0 = time.monotonic()
         register_fleet(repo)
         # The parent's sync walks its waves and ends while gamma (wave 0) cannot be Healthy yet: no Gateway
