@@ -2,12 +2,13 @@
 # Builds (or reuses) the control plane of the cluster tests, every part pinned in scripts/versions.env:
 #   kube-apiserver, kube-controller-manager, kube-scheduler  tests/cluster/modules/kubernetes
 #   Flux source-controller, kustomize-controller              tests/cluster/modules/flux-{source,kustomize}
-#   Argo CD application-controller, repo-server (argocd)      tests/cluster/modules/argocd (Go $ARGO_CD_GO_TOOLCHAIN)
+#   Argo CD application-controller, repo-server (argocd)      tests/cluster/modules/argocd (Go 1.27.4, from the proxy)
 #   sealed-secrets controller, KWOK                           go install <module>@<pin>
 #   etcd                                                      Debian's etcd-server (installed when missing)
+#   Redis (Argo CD's cache)                                   Debian's valkey-server or redis-server (likewise)
 # Binaries are cached under ${GENERATOR_CACHE:-~/.cache/litellm-gitops}/cluster/<name>-<pin>, keyed by the
-# version and the wrapper module's go.sum, and linked into .tools/cluster/. A cold build is about 40
-# CPU-minutes and 14 GB of Go caches (kept in the cache, outside the clone); a warm run only links.
+# version and the wrapper module's go.sum, and linked into .tools/cluster/. A cold build is about 47
+# CPU-minutes and 13-14 GB of Go caches (kept in the cache, outside the clone); a warm run only links.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,6 +42,18 @@ if ! command -v etcd >/dev/null; then
   pkill -x etcd 2>/dev/null || true
 fi
 link "$(command -v etcd)" etcd
+
+# --- Redis for Argo CD (Debian's valkey-server, or redis-server where apt has no valkey) -----------
+# scripts/install-servers.sh installs it too; make cluster alone does not run that script.
+if ! command -v valkey-server >/dev/null && ! command -v redis-server >/dev/null; then
+  step "apt-get install valkey-server (or redis-server)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  kv_pkg=valkey-server
+  case "$(apt-cache policy valkey-server 2>/dev/null | awk '/Candidate:/{print $2}')" in ""|"(none)") kv_pkg=redis-server ;; esac
+  apt-get install -y -qq --no-install-recommends "$kv_pkg" >/dev/null
+  systemctl disable --now "$kv_pkg" >/dev/null 2>&1 || true  # the tests run their own, on a free port
+fi
 
 # --- wrapper modules: one go build per module, keyed by its pin and go.sum ---
 module_build() {  # module_build DIR VERSION NAME=PACKAGE...
