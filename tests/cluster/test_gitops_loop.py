@@ -2,7 +2,7 @@
 stages in order, the sealed-secrets controller unseals the Secret, and the Deployment goes Available.
 
 Two sites of different shape go through it; a site file named by $GENERATOR_CLUSTER_SITE (any site, its
-gitops URLs pointed at the local git server) goes through the same loop as a third.
+gitops URLs pointed at the local git server, its namespace suffixed -flux) goes through the same loop as a third.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ def _held_out(url: str) -> tuple[str, str] | None:
         return None
     path = Path(HELD_OUT)
     site = yaml.safe_load(path.read_text())
+    # its own namespace: test_apply.py applies the committed prod site for real in prod's, and the Argo CD
+    # loop runs the held-out site in <namespace>-argocd
+    site["namespace"] = f"{site.get('namespace', 'litellm')}-flux"
     gitops = site.setdefault("gitops", {})
     gitops.setdefault("flux", {}).update({"url": url, "secretRef": None})
     gitops.setdefault("argocd", {})["repoUrl"] = url
