@@ -71,9 +71,7 @@ def loop(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Ite
         state = {name: wait_converged(cluster, name, namespaces[name], revision) for name in sites}
         print(f"sites made in {t1 - t0:.1f} s, rendered, validated and committed in {t2 - t1:.1f} s; "
               f"every site converged {time.monotonic() - t2:.1f} s after the fleet's entry point was applied")
-        waves = {name: (yaml.safe_load(text).get("rollout") or {}).get("wave", 0) for name, text in sites.items()}
-        yield {"repo": repo, "server": server, "revision": revision, "state": state, "namespaces": namespaces,
-               "waves": waves}
+        yield {"repo": repo, "server": server, "revision": revision, "state": state, "namespaces": namespaces}
 
 
 def test_flux_fetches_the_commit_over_smart_http(loop: dict) -> None:
@@ -197,12 +195,10 @@ def test_the_committed_history_holds_no_plaintext(loop: dict) -> None:
 
 
 def test_the_waves_apply_in_order(cluster: ControlPlane, loop: dict) -> None:
-    """beta (wave 1) starts once alpha (wave 0) is healthy: its first stage depends on alpha's app stage (and on
-    the held-out site's, when that is in wave 0 too)."""
+    """beta (wave 1) starts once alpha (wave 0) is healthy: its first stage depends on alpha's app stage."""
     api = cluster.api
     beta_setup = api.get("Kustomization", "litellm-beta-setup", "flux-system")
-    wave0 = sorted(f"litellm-{name}" for name, wave in loop["waves"].items() if wave == 0)
-    assert sorted(d["name"] for d in beta_setup["spec"]["dependsOn"]) == wave0, beta_setup["spec"]
+    assert beta_setup["spec"]["dependsOn"] == [{"name": "litellm-alpha"}], beta_setup["spec"]
     assert "dependsOn" not in api.get("Kustomization", "litellm-alpha-setup", "flux-system")["spec"]
     # as the first sync left them (later tests reconcile alpha again)
     alpha_ready = condition(loop["state"]["alpha"].stages["litellm-alpha"])["lastTransitionTime"]
