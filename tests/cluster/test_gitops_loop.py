@@ -2,7 +2,7 @@
 stages in order, the sealed-secrets controller unseals the Secret, and the Deployment goes Available.
 
 Two sites of different shape go through it; a site file named by $GENERATOR_CLUSTER_SITE (any site, its
-gitops URLs pointed at the local git server, its namespace suffixed -flux) goes through the same loop as a third.
+gitops URLs pointed at the local git server) goes through the same loop as a third.
 """
 
 from __future__ import annotations
