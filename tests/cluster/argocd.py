@@ -20,6 +20,7 @@ argocd-server's git webhook would make it noticed: the tests annotate the Applic
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,8 +69,8 @@ def start(cp: ControlPlane) -> None:
     dirs = {name: home / name for name in ("tls", "ssh", "gpg-keys", "gpg-source", "plugins", "tmp", "home", "bin")}
     for directory in dirs.values():
         directory.mkdir(parents=True, mode=0o700)
-    for helper in (config / "bin").iterdir():
-        (dirs["bin"] / helper.name).symlink_to(helper)
+    for helper in (config / "bin").iterdir():  # copies: a concurrent install-cluster.sh replaces the originals
+        shutil.copy2(helper, dirs["bin"] / helper.name)
     _kustomize_shim(dirs["bin"] / "kustomize")
 
     redis = cp._run(ValkeyServer(home / "redis"))
