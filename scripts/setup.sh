@@ -61,7 +61,7 @@ module_dir() { go mod download -json "$1" | .venv/bin/python -c 'import json,sys
 src=$(module_dir "github.com/fluxcd/source-controller@$FLUX_SOURCE_CONTROLLER_VERSION")
 kus=$(module_dir "github.com/fluxcd/kustomize-controller@$FLUX_KUSTOMIZE_CONTROLLER_VERSION")
 gw=$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
-argo=$(module_dir "github.com/argoproj/argo-cd/v3@$ARGO_CD_VERSION")
+argo=$(GOTOOLCHAIN=$ARGO_CD_GO_TOOLCHAIN module_dir "github.com/argoproj/argo-cd/v3@$ARGO_CD_VERSION")  # go >= 1.27
 ss=$(module_dir "github.com/bitnami-labs/sealed-secrets@$SEALED_SECRETS_CRD_VERSION")
 po=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
 crds=(

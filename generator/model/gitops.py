@@ -39,8 +39,9 @@ class ArgoCd(Model):
 
 
 class Rollout(Model):
-    """The site's wave in a fleet rollout: every site of a wave starts once the sites of the wave before are
-    healthy (Flux dependsOn; Argo CD sync waves in the parent Application). 0 goes first."""
+    """The site's wave in a fleet rollout, 0 first. Flux: a wave starts once the sites of the wave before are
+    healthy (dependsOn). Argo CD: sync waves in the parent Application order the creation of the sites'
+    Applications only: Argo CD has no health check for an Application unless argocd-cm defines one."""
 
     wave: Annotated[int, Field(ge=0, le=100)] = 0
 

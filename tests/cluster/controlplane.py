@@ -9,7 +9,8 @@ What runs, each the real binary built by ``scripts/install-cluster.sh`` (linked 
   and Job pods to Succeeded. This is the only simulated part: no container ever runs;
 * the sealed-secrets controller, which only knows the in-cluster configuration: it runs in a private mount
   namespace whose tmpfs ``/run`` holds a service-account token, the CA and its namespace;
-* Flux's source-controller and kustomize-controller, with the admin kubeconfig.
+* Flux's source-controller and kustomize-controller, with the admin kubeconfig;
+* Argo CD's repo-server and application-controller, with Redis (``tests/cluster/argocd.py``).
 
 ``ControlPlane`` is a context manager: it starts everything on free ports, waits until each part answers
 (bounded, with the part's log in the error), and on exit stops every process it started, in reverse order,
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.cluster import argocd
 from tests.cluster.kube import Api, Kubectl, condition, wait_for
 from tests.cluster.pki import Pki, make_pki
 from tests.helpers import PROJECT
@@ -86,8 +88,8 @@ class Component(_Server):
 
 
 class ControlPlane:
-    """``bare``: a stock Thinkube before our platform folder: no sealed-secrets CRD or controller, no Flux
-    controllers (start_sealed_secrets() runs the real controller later, as the applied Deployment would)."""
+    """``bare``: a stock Thinkube before our platform folder: no sealed-secrets CRD or controller, no Flux or
+    Argo CD controllers (start_sealed_secrets() runs the real controller later, as the applied Deployment would)."""
 
     def __init__(self, workdir: Path, *, bare: bool = False):
         self.bare = bare
@@ -134,6 +136,7 @@ class ControlPlane:
         if not self.bare:
             self._sealed_secrets()
             self._flux()
+            argocd.start(self)
 
     def start_sealed_secrets(self) -> None:
         self._sealed_secrets()

@@ -40,7 +40,8 @@ def site_yaml(name: str, git_url: str, extra: str = "") -> str:
 class GitOpsRepo:
     """A GitOps repository the generator writes, committed to a bare repository the git server serves."""
 
-    def __init__(self, workdir: Path, server: GitServer, cluster: ControlPlane, cert: bytes):
+    def __init__(self, workdir: Path, server: GitServer, cluster: ControlPlane, cert: bytes,
+                 platform: str = "sealedSecrets: {install: false}\n"):
         self.root = workdir / "work"
         self.bare = server.root / "gitops.git"
         self.url = server.repo_url("gitops.git")
@@ -49,9 +50,9 @@ class GitOpsRepo:
         self.env = {"SOPS_AGE_KEY": self.key.identity}
         self.cert = workdir / "controller-cert.pem"
         self.cert.write_bytes(cert)
-        # the harness runs its own sealed-secrets controller: the case of a cluster where another team installed it
-        build_file_tree(self.root, {".sops.yaml": sops_rules([self.key.recipient]),
-                                    "platform.yaml": "sealedSecrets: {install: false}\n"})
+        # by default the case of a cluster where another team installed the sealed-secrets controller: the
+        # harness runs its own
+        build_file_tree(self.root, {".sops.yaml": sops_rules([self.key.recipient]), "platform.yaml": platform})
         subprocess.run([*GIT, "init", "-q", "--bare", str(self.bare)], check=True)
         subprocess.run([*GIT, "init", "-q", str(self.root)], check=True)
         subprocess.run([*GIT, "remote", "add", "origin", str(self.bare)], cwd=self.root, check=True)

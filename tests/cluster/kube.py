@@ -35,6 +35,7 @@ RESOURCES = {
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies", True),
     "HorizontalPodAutoscaler": ("autoscaling/v2", "horizontalpodautoscalers", True),
     "PriorityClass": ("scheduling.k8s.io/v1", "priorityclasses", False),
+    "Ingress": ("networking.k8s.io/v1", "ingresses", True),
     "HTTPRoute": ("gateway.networking.k8s.io/v1", "httproutes", True),
     "SealedSecret": ("bitnami.com/v1alpha1", "sealedsecrets", True),
     "GitRepository": ("source.toolkit.fluxcd.io/v1", "gitrepositories", True),

@@ -52,6 +52,9 @@ def _held_out(url: str) -> tuple[str, str] | None:
         return None
     path = Path(HELD_OUT)
     site = yaml.safe_load(path.read_text())
+    # its own namespace: test_apply.py applies the committed prod site for real in prod's, and the Argo CD
+    # loop runs the held-out site in <namespace>-argocd
+    site["namespace"] = f"{site.get('namespace', 'litellm')}-flux"
     gitops = site.setdefault("gitops", {})
     gitops.setdefault("flux", {}).update({"url": url, "secretRef": None})
     gitops.setdefault("argocd", {})["repoUrl"] = url
