@@ -37,6 +37,7 @@ class NewSite:
     cert: Path | None = None
     fetch_cert: bool = False
     wave: int = 0
+    controller: tuple[str, str] = ("sealed-secrets-controller", "kube-system")  # --fetch-cert's: name, namespace
 
 
 def _check(request: NewSite) -> None:
@@ -127,7 +128,7 @@ def run_site_new(repo: Repo, request: NewSite, out: TextIO = sys.stdout) -> int:
             target.write_text(text)
             print(f"created   {shown}", file=out)
             if cert is None:  # --fetch-cert
-                cert_fetch(repo, request.name, "sealed-secrets-controller", "kube-system", out)
+                cert_fetch(repo, request.name, *request.controller, out)
             else:
                 cert_import(repo, request.name, cert, out)
         _sops_rule(repo, request, out)

@@ -25,14 +25,17 @@ def site() -> None:
               help="Who may decrypt the site's secrets (repeatable); adds the site's rule to .sops.yaml.")
 @click.option("--cert", type=click.Path(path_type=Path, readable=False), help="The sealing certificate (PEM).")
 @click.option("--fetch-cert", is_flag=True, help="Fetch the certificate from the cluster (current context).")
+@click.option("--controller-name", default="sealed-secrets-controller", show_default=True, help="With --fetch-cert.")
+@click.option("--controller-namespace", default="kube-system", show_default=True, help="With --fetch-cert.")
 @click.option("--wave", type=click.IntRange(0, 100), default=0, show_default=True, help="rollout.wave")
 @click.pass_context
 def site_new(ctx: click.Context, name: str, domain: str, source: str | None, recipients: tuple[str, ...],
-             cert: Path | None, fetch_cert: bool, wave: int) -> None:
+             cert: Path | None, fetch_cert: bool, controller_name: str, controller_namespace: str, wave: int) -> None:
     """Write sites/NAME/site.yaml, its .sops.yaml rule, certificate and secrets, then render it."""
     from generator.scaffold import NewSite, run_site_new
 
-    ctx.exit(run_site_new(repo_of(ctx), NewSite(name, domain, source, recipients, cert, fetch_cert, wave)))
+    ctx.exit(run_site_new(repo_of(ctx), NewSite(name, domain, source, recipients, cert, fetch_cert, wave,
+                                                controller=(controller_name, controller_namespace))))
 
 
 @site.command("remove")

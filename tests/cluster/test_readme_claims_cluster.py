@@ -28,7 +28,7 @@ from generator.tools import find
 from tests.cluster.controlplane import ControlPlane
 from tests.cluster.kube import wait_for
 from tests.listener import ThreadedListener
-from tests.helpers import MINIMAL_SITE, build_file_tree, fingerprint, generator
+from tests.helpers import MINIMAL_SITE, PROJECT, build_file_tree, fingerprint, generator
 from tests.keys import age_key, sealing_pair, sops_rules
 
 pytestmark = pytest.mark.cluster
@@ -168,18 +168,20 @@ def test_cert_fetch_reads_the_controllers_certificate_through_the_api_server(clu
 
 def test_site_new_fetch_cert_seals_the_new_site_for_this_clusters_controller(cluster: ControlPlane,
                                                                             tmp_path: Path) -> None:
-    """--fetch-cert asks for kube-system/sealed-secrets-controller, the controller's default name and place; what
-    the new site seals, the controller's own private key opens."""
+    """--fetch-cert asks the controller its options name (their defaults are the platform layer's Service, checked
+    below; the session's platform layer holds that name, under Argo CD's and Flux's management, so the relay stands
+    under a name of its own); what the new site seals, the controller's own private key opens."""
     controller_cert = cluster.sealing_cert()
     root, key = tmp_path / "repo", age_key()
     (root / "sites").mkdir(parents=True)  # a repository with no site yet
     build_file_tree(root, {".sops.yaml": sops_rules([key.recipient]), "platform.yaml": "gitCredential: external\n"})
     env = {"KUBECONFIG": str(cluster.kubeconfig), "SOPS_AGE_KEY": key.identity, "SOPS_AGE_KEY_FILE": "/nonexistent"}
 
-    with controller_service(cluster, "kube-system", "sealed-secrets-controller") as relay:
+    with controller_service(cluster, "readme-claims-sealing", "sealing-for-site-new") as relay:
         before = fingerprint(root)
         made = generator(root, "site", "new", "lab", "--domain", "lab.example.org", "--age-recipient", key.recipient,
-                         "--fetch-cert", env=env)
+                         "--fetch-cert", "--controller-name", "sealing-for-site-new", "--controller-namespace",
+                         "readme-claims-sealing", env=env)
         assert made.code == 0, made.text
         assert relay.connections >= 1
     out = made.out.splitlines()
@@ -201,3 +203,14 @@ def test_site_new_fetch_cert_seals_the_new_site_for_this_clusters_controller(clu
     secret = json.loads(opened.stdout)
     assert {"LITELLM_MASTER_KEY", "LITELLM_SALT_KEY", "ADMIN_PASSWORD"} <= set(secret["data"]), secret["data"].keys()
 
+
+
+def test_site_new_fetches_from_the_platform_layers_controller_by_default() -> None:
+    """The defaults of --controller-name/--controller-namespace are the Service the platform layer installs."""
+    from generator.cli.sites import site_new
+
+    defaults = {p.name: p.default for p in site_new.params}
+    service = next(d for d in yaml.safe_load_all((PROJECT / "deploy/platform/sealed-secrets/controller.yaml").read_text())
+                   if d and d["kind"] == "Service")
+    assert (defaults["controller_name"], defaults["controller_namespace"]) == (
+        service["metadata"]["name"], service["metadata"]["namespace"]) == ("sealed-secrets-controller", "kube-system")
