@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,3 +154,25 @@ def wait_converged(cluster: ControlPlane, name: str, namespace: str, revision: s
     secret = {k: base64.b64decode(v).decode() for k, v in (secret_obj.get("data") or {}).items()}
     pods = api.list("Pod", namespace, "app=litellm")
     return Converged(source, stages, job, deployment, secret, api.get("Namespace", namespace), pods)
+
+
+HELD_OUT = os.environ.get("GENERATOR_CLUSTER_SITE")
+
+
+def held_out_site(engine: str, url: str) -> tuple[str, str] | None:
+    """The site file $GENERATOR_CLUSTER_SITE names, made ready for one engine's loop: (site name, site.yaml), in a
+    namespace of its own (<namespace>-<engine>: test_apply.py applies the committed prod site in prod's, and each
+    engine's loop runs the held-out site apart), its git URLs pointed at the local git server."""
+    if not HELD_OUT:
+        return None
+    path = Path(HELD_OUT)
+    site = yaml.safe_load(path.read_text())
+    site["namespace"] = f"{site.get('namespace', 'litellm')}-{engine}"
+    gitops = site.setdefault("gitops", {})
+    if engine == "flux":
+        gitops.setdefault("flux", {}).update({"url": url, "secretRef": None})
+        gitops.setdefault("argocd", {})["repoUrl"] = url
+    else:  # Argo CD alone, as on a stock Thinkube
+        gitops["flux"] = {"enabled": False}
+        gitops.setdefault("argocd", {}).update({"enabled": True, "repoUrl": url})
+    return path.parent.name, yaml.safe_dump(site)

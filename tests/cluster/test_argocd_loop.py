@@ -9,10 +9,8 @@ third (Argo CD alone, its namespace suffixed ``-argocd`` so that it does not mee
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
@@ -21,7 +19,7 @@ from tests.cluster.argocd import FIELD_MANAGER, NAMESPACE
 from tests.cluster.argocd_loop import (REFRESH, app_status, application, argocd_site_yaml, explain_app, refresh,
                                        register_fleet, synced_at, wait_synced)
 from tests.cluster.controlplane import ControlPlane
-from tests.cluster.gitops import CONVERGE_SECONDS, GitOpsRepo
+from tests.cluster.gitops import CONVERGE_SECONDS, GitOpsRepo, held_out_site
 from tests.cluster.gitserver import GitServer
 from tests.cluster.kube import condition, wait_for
 from tests.helpers import generator
@@ -35,19 +33,6 @@ SITES = {
     "delta": ("routing: {type: ingress}\ndiscovery: {platformScaling: false}\nreplicas: 2\n"
               "priorityClassName: thinkube-platform\nredis: {enabled: true}\nrollout: {wave: 1}\n"),
 }
-HELD_OUT = os.environ.get("GENERATOR_CLUSTER_SITE")
-
-
-def _held_out(url: str) -> tuple[str, str] | None:
-    if not HELD_OUT:
-        return None
-    path = Path(HELD_OUT)
-    site = yaml.safe_load(path.read_text())
-    site["namespace"] = f"{site.get('namespace', 'litellm')}-argocd"
-    gitops = site.setdefault("gitops", {})
-    gitops["flux"] = {"enabled": False}
-    gitops.setdefault("argocd", {}).update({"enabled": True, "repoUrl": url})
-    return path.parent.name, yaml.safe_dump(site)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +45,7 @@ def loop(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Ite
         # the harness's controller process does its work, as in test_first_sync)
         repo = GitOpsRepo(work, server, cluster, cluster.sealing_cert(), platform="{}\n")
         sites = {name: argocd_site_yaml(name, repo.url, extra) for name, extra in SITES.items()}
-        held = _held_out(repo.url)
+        held = held_out_site("argocd", repo.url)
         if held:
             sites[held[0]] = held[1]
         for name, text in sites.items():

@@ -8,7 +8,6 @@ the order the waves must apply in is read from the sites' files, whatever waves 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,7 +17,8 @@ import pytest
 import yaml
 
 from tests.cluster.controlplane import ControlPlane
-from tests.cluster.gitops import CONVERGE_SECONDS, GitOpsRepo, site_yaml, stage_names, wait_converged
+from tests.cluster.gitops import (CONVERGE_SECONDS, GitOpsRepo, held_out_site, site_yaml, stage_names,
+                                  wait_converged)
 from tests.cluster.gitserver import GitServer
 from tests.cluster.kube import condition, wait_for
 from tests.helpers import generator
@@ -33,7 +33,6 @@ SITES = {
              "priorityClassName: thinkube-platform\nhpa: {enabled: true, minReplicas: 2, maxReplicas: 4}\n"
              "redis: {enabled: true}\nrollout: {wave: 1}\n"),
 }
-HELD_OUT = os.environ.get("GENERATOR_CLUSTER_SITE")
 
 
 def _wave(site_file: Path) -> int:
@@ -47,20 +46,6 @@ def _wave_before(waves: dict[str, int], wave: int) -> list[str]:
     return sorted(name for name, w in waves.items() if lower and w == max(lower))
 
 
-def _held_out(url: str) -> tuple[str, str] | None:
-    if not HELD_OUT:
-        return None
-    path = Path(HELD_OUT)
-    site = yaml.safe_load(path.read_text())
-    # its own namespace: test_apply.py applies the committed prod site for real in prod's, and the Argo CD
-    # loop runs the held-out site in <namespace>-argocd
-    site["namespace"] = f"{site.get('namespace', 'litellm')}-flux"
-    gitops = site.setdefault("gitops", {})
-    gitops.setdefault("flux", {}).update({"url": url, "secretRef": None})
-    gitops.setdefault("argocd", {})["repoUrl"] = url
-    return path.parent.name, yaml.safe_dump(site)
-
-
 @pytest.fixture(scope="module")
 def loop(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     work = tmp_path_factory.mktemp("gitops")
@@ -68,7 +53,7 @@ def loop(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with GitServer(work / "served") as server:
         repo = GitOpsRepo(work, server, cluster, cluster.sealing_cert())
         sites = {name: site_yaml(name, repo.url, extra) for name, extra in SITES.items()}
-        held = _held_out(repo.url)
+        held = held_out_site("flux", repo.url)
         if held:
             sites[held[0]] = held[1]
         t0 = time.monotonic()
