@@ -19,20 +19,23 @@ from generator.cli.common import repo_of, site_names
 def render(ctx: click.Context, sites: tuple[str, ...], all_sites: bool, check: bool, dry_run: bool,
            validate: bool, verbose: bool) -> None:
     """Render sites/<site>/site.yaml into base/, overlays/<site>/ and deploy/*/<site>/."""
+    from generator.inputs import reading_once
     from generator.render_cache import survey
 
     repo = repo_of(ctx)
     names = site_names(repo, sites, all_sites)
-    known = survey(repo, names)  # before the renderers are even imported
-    unchanged = known.unchanged(list(names))
-    if unchanged is not None:
-        click.echo(f"up to date: {unchanged} files match their inputs" if check else f"nothing to do: {unchanged} files up to date")
-        ctx.exit(0)
-    from generator.rendering import RenderRequest, run_render
+    with reading_once():  # the survey's reads are the render's: each input file is read once
+        known = survey(repo, names)  # before the renderers are even imported
+        unchanged = known.unchanged(list(names))
+        if unchanged is not None:
+            click.echo(f"up to date: {unchanged} files match their inputs" if check else f"nothing to do: {unchanged} files up to date")
+            ctx.exit(0)
+        from generator.rendering import RenderRequest, run_render
 
-    request = RenderRequest(names, check=check, dry_run=dry_run, validate=validate and not (check or dry_run),
-                            verbose=verbose)
-    ctx.exit(run_render(repo, request, known=known))
+        request = RenderRequest(names, check=check, dry_run=dry_run, validate=validate and not (check or dry_run),
+                                verbose=verbose)
+        code = run_render(repo, request, known=known)
+    ctx.exit(code)
 
 
 @click.command()
