@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from generator import __version__
 from generator.cli.common import repo_of
 from generator.errors import UsageError
 
@@ -61,18 +60,31 @@ def ci() -> None:
 
 
 @ci.command("init")
-@click.option("--provider", required=True, type=click.Choice(["gitea", "github", "gitlab"]),
-              help="Writes .gitea/workflows/litellm-gitops.yaml, .github/workflows/litellm-gitops.yaml or .gitlab-ci.yml.")
+@click.option("--provider", required=True, type=click.Choice(["gitea", "github", "gitlab", "argo"]),
+              help="Writes .gitea/workflows/litellm-gitops.yaml, .github/workflows/litellm-gitops.yaml, "
+              ".gitlab-ci.yml, or .argo/ (an Argo Workflows WorkflowTemplate and an Argo Events Sensor).")
 @click.option("--generator-git", required=True, metavar="URL",
               help="Git URL the CI clones the generator from (the runner must be able to read it).")
-@click.option("--generator-ref", default=f"v{__version__}", show_default=True, metavar="REF",
-              help="Tag or branch of the generator the CI installs; it must pin the tool versions this one does.")
+@click.option("--generator-ref", default=None, metavar="REF",
+              help="Tag or commit of the generator the CI installs (default: the v<version> tag when it points at "
+              "the commit this generator runs from, else that commit).")
+@click.option("--generator-credential-secret", "credential_secret", default=None, metavar="NAME",
+              help="The CI secret (argo: the Kubernetes Secret, key 'token') holding a token that reads a private "
+              "generator repository (argo: and the GitOps repository).")
+@click.option("--repository", default=None, metavar="OWNER/NAME",
+              help="argo: the GitOps repository in Gitea whose pushes start a run.")
+@click.option("--argo-namespace", default=None, metavar="NAME", help="argo: where Argo runs (default: argo).")
 @click.option("--force", is_flag=True, help="Replace an existing workflow file that differs.")
 @click.option("--dry-run", is_flag=True, help="Write nothing; say whether the file would be created or updated.")
 @click.pass_context
-def ci_init(ctx: click.Context, provider: str, generator_git: str, generator_ref: str, force: bool,
+def ci_init(ctx: click.Context, provider: str, generator_git: str, generator_ref: str | None,
+            credential_secret: str | None, repository: str | None, argo_namespace: str | None, force: bool,
             dry_run: bool) -> None:
     """Write the CI workflow: render --all --check, validate --all and audit, with the pinned tools."""
-    from generator.ci_workflows import CiRequest, ci_init as run
+    from generator.ci_workflows import ArgoTarget, CiRequest, ci_init as run
 
-    ctx.exit(run(repo_of(ctx), CiRequest(provider, generator_git, generator_ref, force=force, dry_run=dry_run)))
+    argo = None
+    if repository is not None or argo_namespace is not None:
+        argo = ArgoTarget(repository or "", **({"namespace": argo_namespace} if argo_namespace else {}))
+    ctx.exit(run(repo_of(ctx), CiRequest(provider, generator_git, generator_ref, credential_secret, argo,
+                                         force=force, dry_run=dry_run)))

@@ -41,7 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the render", ("generator.rendering",)),
     ("the commands", (
         "generator.status", "generator.scaffold", "generator.cluster_diff", "generator.cluster_doctor",
-        "generator.doctor", "generator.ci_workflows", "generator.secrets.commands", "generator.secrets.audit",
+        "generator.doctor", "generator.generator_ref", "generator.ci_workflows", "generator.secrets.commands", "generator.secrets.audit",
         "bootstrap.*")),
     ("the command line", ("generator.cli", "generator.cli.*")),
     ("the entry point", ("generator.__main__",)),
