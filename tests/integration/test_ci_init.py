@@ -249,7 +249,7 @@ def test_gitlab_job_structure(repo: Path) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--provider", "bitbucket", "--generator-git", GENERATOR_GIT],
-     "Invalid value for '--provider': 'bitbucket' is not one of 'gitea', 'github', 'gitlab'."),
+     "Invalid value for '--provider': 'bitbucket' is not one of 'gitea', 'github', 'gitlab', 'argo'."),
     (["--provider", "github"], "Missing option '--generator-git'."),
     (["--provider", "github", "--generator-git", "https://ci:hunter2@git.example.com/g.git"],
      "error: --generator-git: the URL holds a password"),
