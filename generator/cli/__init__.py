@@ -65,7 +65,10 @@ def main() -> NoReturn:
     except click.ClickException as exc:
         exc.show()
         _exit(ExitCode.USAGE)
-    except click.Abort:
+    except click.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            click.echo("interrupted", err=True)
+            _exit(ExitCode.INTERRUPTED)
         click.echo("aborted", err=True)
         _exit(ExitCode.FINDINGS)
     except GeneratorError as exc:

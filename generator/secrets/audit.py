@@ -98,11 +98,11 @@ def run_audit(repo: Repo, out: TextIO = sys.stdout, output: Format = "table") ->
         check_yaml_files(repo.root, [repo.root / "base", repo.root / "overlays"])
         for overlay in sorted((repo.root / "overlays").glob("*/kustomization.yaml")):
             rendered += 1
-            output = kustomize.build(overlay.parent)
+            built = kustomize.build(overlay.parent)
             where = f"rendered output: {overlay.parent.relative_to(repo.root)}"
-            for key in _scan(output, needles):
+            for key in _scan(built, needles):
                 findings.append(Finding(key, where))
-            findings += _shapes(output, f"{where} (built), line", manifests=True)
+            findings += _shapes(built, f"{where} (built), line", manifests=True)
     for site in skipped_sites:
         print(f"warning: sites/{site}/secrets.sops.yaml: no age key here decrypts it; its values were not audited",
               file=sys.stderr)
