@@ -23,7 +23,7 @@ from generator import __version__
 from generator.errors import GeneratorError, UsageError, WriteFailed
 from generator.generator_ref import current_ref
 from generator.layout import Repo
-from generator.tools import VERSIONS_FILE, pinned_versions
+from generator.tools import PROJECT_ROOT, VERSIONS_FILE, pinned_versions
 from generator.writer import CREATED, UNCHANGED, UPDATED, replace_file
 
 PYTHON_VERSION = "3.11"  # what the generator is tested with (pyproject: requires-python >= 3.11)
@@ -101,6 +101,9 @@ def ci_init(repo: Repo, request: CiRequest, out: TextIO = sys.stdout) -> int:
         pinned = current_ref()
         request = replace(request, generator_ref=pinned.ref)
         print(f"generator ref {pinned.describe()}", file=out)
+        if pinned.dirty:
+            print(f"warning: {PROJECT_ROOT} has uncommitted changes; CI installs {pinned.ref[:12]} without them",
+                  file=sys.stderr)
     files = workflow_files(request)
     statuses = [(path, _status(repo.root / path, path, data, force=request.force)) for path, data in files.items()]
     for path, status in statuses:

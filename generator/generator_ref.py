@@ -20,6 +20,7 @@ class GeneratorRef:
     ref: str  # what the CI fetches: a tag name or a full commit id
     commit: str  # the commit it names
     kind: str  # "tag" or "commit"
+    dirty: bool = False  # the checkout has changes to tracked files: CI installs the commit without them
 
     def describe(self) -> str:
         if self.kind == "tag":
@@ -40,10 +41,11 @@ def current_ref(root: Path = PROJECT_ROOT) -> GeneratorRef:
     head = _git(root, "rev-parse", "--verify", "HEAD^{commit}")
     if head is None:
         raise UsageError(f"{root}: the generator's checkout has no commit yet; name the ref with --generator-ref")
+    dirty = bool(_git(root, "status", "--porcelain", "--untracked-files=no"))
     tag = version_tag()
     if _git(root, "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}^{{commit}}") == head:
-        return GeneratorRef(tag, head, "tag")
-    return GeneratorRef(head, head, "commit")
+        return GeneratorRef(tag, head, "tag", dirty)
+    return GeneratorRef(head, head, "commit", dirty)
 
 
 def _git(root: Path, *args: str) -> str | None:
