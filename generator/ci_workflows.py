@@ -82,6 +82,7 @@ class ArgoTarget:
     event_source: str = "gitea-webhook"
     event_name: str = "gitea"
     service_account: str = "default"
+    cache_claim: str | None = None  # a PersistentVolumeClaim kept between runs for the downloads and builds
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,8 @@ def _command(request: CiRequest) -> list[str]:
         words += ["--repository", request.argo.repository]
         if request.argo.namespace != ArgoTarget.namespace:
             words += ["--argo-namespace", request.argo.namespace]
+        if request.argo.cache_claim:
+            words += ["--argo-cache-claim", request.argo.cache_claim]
     return words
 
 
@@ -178,12 +181,14 @@ def _check_target(request: CiRequest) -> None:
             raise UsageError(f"--repository {request.argo.repository!r}: not a Gitea OWNER/NAME")
         if not K8S_NAME.match(request.argo.namespace):
             raise UsageError(f"--argo-namespace {request.argo.namespace!r}: not a Kubernetes namespace name")
+        if request.argo.cache_claim is not None and not K8S_NAME.match(request.argo.cache_claim):
+            raise UsageError(f"--argo-cache-claim {request.argo.cache_claim!r}: not a PersistentVolumeClaim name")
         if secret is not None and not K8S_NAME.match(secret):
             raise UsageError(f"--generator-credential-secret {secret!r}: not a Kubernetes Secret name (its key "
                              "'token' holds the token)")
     else:
         if request.argo is not None:
-            raise UsageError("--repository and --argo-namespace go with --provider argo")
+            raise UsageError("--repository, --argo-namespace and --argo-cache-claim go with --provider argo")
         if secret is not None and not ACTIONS_SECRET.match(secret):
             raise UsageError(f"--generator-credential-secret {secret!r}: not a CI secret name (letters, digits "
                              "and '_', not starting with a digit)")

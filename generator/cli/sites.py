@@ -88,17 +88,20 @@ def ci() -> None:
 @click.option("--repository", default=None, metavar="OWNER/NAME",
               help="argo: the GitOps repository in Gitea whose pushes start a run.")
 @click.option("--argo-namespace", default=None, metavar="NAME", help="argo: where Argo runs (default: argo).")
+@click.option("--argo-cache-claim", default=None, metavar="PVC",
+              help="argo: a PersistentVolumeClaim that keeps the downloads and builds between runs.")
 @click.option("--force", is_flag=True, help="Replace an existing workflow file that differs.")
 @click.option("--dry-run", is_flag=True, help="Write nothing; say whether the file would be created or updated.")
 @click.pass_context
 def ci_init(ctx: click.Context, provider: str, generator_git: str, generator_ref: str | None,
-            credential_secret: str | None, repository: str | None, argo_namespace: str | None, force: bool,
-            dry_run: bool) -> None:
+            credential_secret: str | None, repository: str | None, argo_namespace: str | None,
+            argo_cache_claim: str | None, force: bool, dry_run: bool) -> None:
     """Write the CI workflow: render --all --check, validate --all and audit, with the pinned tools."""
     from generator.ci_workflows import ArgoTarget, CiRequest, ci_init as run
 
     argo = None
-    if repository is not None or argo_namespace is not None:
-        argo = ArgoTarget(repository or "", **({"namespace": argo_namespace} if argo_namespace else {}))
+    if repository is not None or argo_namespace is not None or argo_cache_claim is not None:
+        argo = ArgoTarget(repository or "", namespace=argo_namespace or ArgoTarget.namespace,
+                          cache_claim=argo_cache_claim)
     ctx.exit(run(repo_of(ctx), CiRequest(provider, generator_git, generator_ref, credential_secret, argo,
                                          force=force, dry_run=dry_run)))

@@ -259,7 +259,7 @@ def test_gitlab_job_structure(repo: Path) -> None:
      "error: --generator-ref 'v1; rm -rf /': not a tag, branch or commit"),
     (["--provider", "argo", "--generator-git", GENERATOR_GIT], "error: --provider argo: name the GitOps repository"),
     (["--provider", "github", "--generator-git", GENERATOR_GIT, "--repository", "platform/gitops"],
-     "error: --repository and --argo-namespace go with --provider argo"),
+     "error: --repository, --argo-namespace and --argo-cache-claim go with --provider argo"),
     (["--provider", "github", "--generator-git", GENERATOR_GIT, "--generator-credential-secret", "my-token"],
      "error: --generator-credential-secret 'my-token': not a CI secret name"),
     (["--provider", "argo", "--generator-git", GENERATOR_GIT, "--repository", "platform/gitops",

@@ -184,7 +184,9 @@ def test_argo_workflowtemplate_and_sensor_pass_their_crds_strictly(repo: Path, t
     kubeconform = find("kubeconform")
     assert kubeconform is not None
     assert ci_init(repo, "argo", "--repository", "platform/litellm-gitops", "--generator-credential-secret",
-                   "generator-token").code == 0
+                   "generator-token", "--argo-cache-claim", "litellm-gitops-cache").code == 0
+    volumes = yaml.safe_load((repo / ARGO_FILES[0]).read_text())["spec"]["volumes"]
+    assert volumes[1] == {"name": "cache", "persistentVolumeClaim": {"claimName": "litellm-gitops-cache"}}
     location = f"{SCHEMAS}/crds/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json"
     assert (SCHEMAS / "crds/argoproj.io/sensor_v1alpha1.json").is_file()
     sources = (SCHEMAS / "SOURCES.txt").read_text()
@@ -210,7 +212,8 @@ def test_argo_workflowtemplate_and_sensor_pass_their_crds_strictly(repo: Path, t
     assert (dependency["eventSourceName"], dependency["eventName"]) == ("gitea-webhook", "gitea")  # Thinkube's
     pattern = next(f["value"][0] for f in dependency["filters"]["data"] if f["path"] == "body.repository.full_name")
     assert re.fullmatch(pattern.replace("[.]", r"\."), "platform/litellm-gitops")
-    trigger = sensor["spec"]["triggers"][0]["template"]["argoWorkflow"]
+    trigger = sensor["spec"]["triggers"][0]["template"]["k8s"]
+    assert trigger["operation"] == "create" and trigger["source"]["resource"]["kind"] == "Workflow"
     template = yaml.safe_load((repo / ARGO_FILES[0]).read_text())
     assert trigger["source"]["resource"]["spec"]["workflowTemplateRef"]["name"] == template["metadata"]["name"]
     names = [p["name"] for p in template["spec"]["arguments"]["parameters"]]
