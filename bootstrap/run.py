@@ -22,13 +22,15 @@ def run_bootstrap(repo: Repo, site_name: str, *, only: tuple[str, ...] = (), dry
                   offline: bool = False, rotate_client_secret: bool = False, timeout: float = DEFAULT_TIMEOUT,
                   out: TextIO = sys.stdout, output: Format = "table") -> int:
     """The report streams line by line as a table; with -o json or yaml the actions are printed at the end as
-    rows and every other line goes to stderr."""
+    rows (those done before a failure too) and every other line goes to stderr."""
     site = load_site(repo, site_name)
     if output != "table":
         report = Report(dry_run=dry_run or offline)
-        code = _run(repo, site, site_name, only, dry_run, offline, rotate_client_secret, timeout, sys.stderr, report)
-        emit(report.rows(), output, lambda: "", out)
-        return code
+        try:
+            return _run(repo, site, site_name, only, dry_run, offline, rotate_client_secret, timeout, sys.stderr,
+                        report)
+        finally:
+            emit(report.rows(), output, lambda: "", out)
     return _run(repo, site, site_name, only, dry_run, offline, rotate_client_secret, timeout, out,
                 Report(dry_run=dry_run or offline, out=out))
 
