@@ -97,15 +97,15 @@ class CiRequest:
 
 
 def ci_init(repo: Repo, request: CiRequest, out: TextIO = sys.stdout) -> int:
-    provider = PROVIDERS[request.provider]
-    if request.generator_ref is None:
-        pinned = current_ref()
+    pinned = current_ref() if request.generator_ref is None else None
+    if pinned is not None:
         request = replace(request, generator_ref=pinned.ref)
+    files = workflow_files(request)  # checks the request: bad input stops here, before anything is said
+    if pinned is not None:
         print(f"generator ref {pinned.describe()}", file=out)
         if pinned.dirty:
             print(f"warning: {PROJECT_ROOT} has uncommitted changes; CI installs {pinned.ref[:12]} without them",
                   file=sys.stderr)
-    files = workflow_files(request)
     statuses = [(path, _status(repo.root / path, path, data, force=request.force)) for path, data in files.items()]
     for path, status in statuses:
         if status != UNCHANGED and not request.dry_run:
@@ -117,8 +117,8 @@ def ci_init(repo: Repo, request: CiRequest, out: TextIO = sys.stdout) -> int:
                 raise WriteFailed(f"{path}: cannot write: {exc.strerror or exc}; the previous file is unchanged") from exc
         prefix = "would be " if request.dry_run and status != UNCHANGED else ""
         print(f"{prefix}{status:<9} {path}", file=out)
-    if provider.name == "argo" and not request.dry_run:
-        print(f"apply them: kubectl apply -n {request.argo.namespace if request.argo else 'argo'} -f .argo/", file=out)
+    if request.argo is not None and not request.dry_run:
+        print(f"apply them: kubectl apply -n {request.argo.namespace} -f .argo/", file=out)
     return 0
 
 
