@@ -234,7 +234,7 @@ class PostgresStep:
         counts: dict[str, int] = {}
         for kind, _, _ in foreign:
             counts[kind.lower()] = counts.get(kind.lower(), 0) + 1
-        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+        kinds = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in sorted(counts.items()))
         self.report.add(SERVICE, f"objects in schema public of {self.site.postgres.database}", UPDATED,
                         f"owner {owners} -> {role}: {kinds}")
 

@@ -76,9 +76,24 @@ def tables(conn: psycopg.Connection) -> list[str]:
         "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1")]
 
 
+FOREIGN_KEYS = """
+SELECT conrelid::regclass::text, confrelid::regclass::text,
+       array(SELECT attname FROM unnest(conkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute ON attrelid = conrelid AND attnum = n ORDER BY i),
+       array(SELECT attname FROM unnest(confkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute ON attrelid = confrelid AND attnum = n ORDER BY i)
+FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace ORDER BY conname
+"""
+
+
 def seed_every_table(conn: psycopg.Connection, tag: str) -> dict[str, int]:
-    """One row in every table, each required column given a value of its type (a superuser's session:
-    foreign keys are not checked, as in a restore). Returns the rows each table then holds."""
+    """One row in every table, each required (or referenced) column given a value of its type, then every
+    foreign key pointed at its parent's row, so the data is consistent (a superuser's session: the keys are
+    checked by the restore that re-adds them, not while seeding). Returns the rows each table then holds."""
+    keys = conn.execute(FOREIGN_KEYS).fetchall()
+    referenced: dict[str, set[str]] = {}
+    for _child, parent, _cols, parent_cols in keys:
+        referenced.setdefault(parent, set()).update(parent_cols)
     conn.execute("SET session_replication_role = replica")
     try:
         for table in tables(conn):
@@ -88,8 +103,9 @@ def seed_every_table(conn: psycopg.Connection, tag: str) -> dict[str, int]:
                 "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typtype, a.atttypid, a.attndims > 0 "
                 "OR t.typcategory = 'A' FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
                 "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
-                "AND (a.attnotnull AND NOT a.atthasdef OR a.attnum = 1) ORDER BY a.attnum",
-                (sql.Identifier(table).as_string(conn),)).fetchall()
+                "AND (a.attnotnull AND NOT a.atthasdef OR a.attnum = 1 OR a.attname = ANY(%s)) ORDER BY a.attnum",
+                (sql.Identifier(table).as_string(conn), sorted(referenced.get(sql.Identifier(table).as_string(conn), ())))
+            ).fetchall()
             names, values = [], []
             for name, type_name, typtype, type_oid, is_array in columns:
                 names.append(sql.Identifier(name))
@@ -97,6 +113,10 @@ def seed_every_table(conn: psycopg.Connection, tag: str) -> dict[str, int]:
                                                                            type_oid, is_array)), sql.SQL(type_name)))
             conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
                 sql.Identifier(table), sql.SQL(", ").join(names), sql.SQL(", ").join(values)))
+        for child, parent, cols, parent_cols in keys:
+            conn.execute(sql.SQL("UPDATE {} SET ({}) = (SELECT {} FROM {} LIMIT 1)").format(
+                sql.SQL(child), sql.SQL(", ").join(map(sql.Identifier, cols)),
+                sql.SQL(", ").join(map(sql.Identifier, parent_cols)), sql.SQL(parent)))
     finally:
         conn.execute("SET session_replication_role = origin")
     return row_counts(conn)
