@@ -108,8 +108,9 @@ class PostgresStep:
     def run(self) -> None:
         pg = self.site.postgres
         if pg.role == self.conninfo["user"]:
-            raise UsageError(f"postgres.role: {pg.role!r} is the admin login bootstrap uses; LiteLLM needs a role of "
-                             "its own (the default 'litellm'): bootstrap would take the admin's rights away")
+            raise UsageError(f"postgres.role: {pg.role!r} is the admin login bootstrap uses (an adopted site's "
+                             "DATABASE_URL logs in as the platform's admin); remove postgres.role so LiteLLM gets its "
+                             "own role 'litellm' (bootstrap gives it the database and its tables, every row kept)")
         try:
             with self._connect(self.admin_db) as conn:
                 self._role(conn, pg.role)
@@ -148,6 +149,13 @@ class PostgresStep:
             return
         can_login, superuser, createdb, createrole = row
         if not can_login or superuser or createdb or createrole:
+            others = [r[0] for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = %s) "
+                "AND datname <> %s AND NOT datistemplate ORDER BY 1", (role, self.site.postgres.database))]
+            if superuser and others:  # the platform's admin, not a drifted LiteLLM role: never demote it
+                raise UsageError(f"postgres.role: {role!r} is a superuser that owns other databases "
+                                 f"({', '.join(others[:3])}): it is not LiteLLM's alone; remove postgres.role so "
+                                 "LiteLLM gets its own role 'litellm'")
             if not self.vault.dry_run:
                 conn.execute(sql.SQL("ALTER ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(sql.Identifier(role)))
             self.report.add(SERVICE, f"role {role}", UPDATED, "attributes")

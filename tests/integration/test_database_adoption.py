@@ -178,6 +178,17 @@ def test_a_site_role_that_is_the_admin_login_is_refused(tmp_path: Path, pg) -> N
     run = bootstrap(root, env)
     assert run.code == 2, run.text
     assert run.err.strip().splitlines() == [
-        f"error: postgres.role: '{pg.admin_user}' is the admin login bootstrap uses; LiteLLM needs a role of its own "
-        "(the default 'litellm'): bootstrap would take the admin's rights away"], run.err
+        f"error: postgres.role: '{pg.admin_user}' is the admin login bootstrap uses (an adopted site's DATABASE_URL "
+        "logs in as the platform's admin); remove postgres.role so LiteLLM gets its own role 'litellm' (bootstrap "
+        "gives it the database and its tables, every row kept)"], run.err
     assert pg.psql("SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'").strip() == "t"
+
+    # the platform's admin under another name than bootstrap's login: a superuser owning other databases
+    pg.psql("CREATE ROLE tkadmin LOGIN SUPERUSER PASSWORD 'tk-admin-pw'; CREATE DATABASE platform OWNER tkadmin")
+    site["postgres"]["role"] = "tkadmin"
+    build_file_tree(root, {f"sites/{SITE}/site.yaml": json.dumps(site)})
+    other = bootstrap(root, env)
+    assert other.code == 2 and other.err.strip().splitlines() == [
+        "error: postgres.role: 'tkadmin' is a superuser that owns other databases (platform): it is not LiteLLM's "
+        "alone; remove postgres.role so LiteLLM gets its own role 'litellm'"], other.text
+    assert pg.psql("SELECT rolsuper FROM pg_roles WHERE rolname = 'tkadmin'").strip() == "t"
