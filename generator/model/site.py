@@ -18,7 +18,8 @@ from generator.model.proxy import (EnvFrom, ExternalSecretKey, GeneralSettings, 
 from generator.model.routing import NetworkPolicy, Routing
 from generator.model.scheduling import PodSettings
 from generator.model.serving import LICENSE_KEY, Callbacks, Drain, JwtAuth, Metrics, Redis, serving_env_names
-from generator.model.workload import (BACKUP_IMAGE_NAME, DOCKER_HUB, Backup, Hpa, Image, Migration, Pdb, Persistence,
+from generator.model.workload import (BACKUP_IMAGE_NAME, DOCKER_HUB, UPSTREAM_BACKUP_IMAGE, UPSTREAM_IMAGE_FOLDER,
+                                      Backup, image_registry, Hpa, Image, Migration, Pdb, Persistence,
                                       Resources, WaitFor)
 
 
@@ -218,9 +219,11 @@ class Site(Model):
         """pg_dump's image: by default postgres:18-alpine from the registry folder the LiteLLM image comes from."""
         if self.backup.image:
             return self.backup.image
-        folder = self.image.repository.rsplit("/", 1)[0] if "/" in self.image.repository else "docker.io/library"
-        if folder in ("ghcr.io/berriai",) or folder.split("/")[0] in DOCKER_HUB:  # no mirror: a public copy
-            folder = "public.ecr.aws/docker/library"
+        if image_registry(self.image.repository) in DOCKER_HUB:
+            return f"docker.io/library/{BACKUP_IMAGE_NAME}"
+        folder = self.image.repository.rsplit("/", 1)[0]
+        if folder == UPSTREAM_IMAGE_FOLDER:  # no mirror: PostgreSQL 18's client from the same registry
+            return UPSTREAM_BACKUP_IMAGE
         return f"{folder}/{BACKUP_IMAGE_NAME}"
 
     @property

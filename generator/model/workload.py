@@ -144,6 +144,10 @@ class Migration(Model):
 
 
 BACKUP_IMAGE_NAME = "postgres:18-alpine"  # Thinkube's PostgreSQL is postgres:18-alpine; pg_dump's major >= the server's
+# A site on the upstream image has no mirror: pg_dump then comes from the same registry (CloudNativePG's
+# PostgreSQL 18 image, which carries the client programs and sh).
+UPSTREAM_IMAGE_FOLDER = DEFAULT_IMAGE_REPOSITORY.rsplit("/", 1)[0]
+UPSTREAM_BACKUP_IMAGE = "ghcr.io/cloudnative-pg/postgresql:18"
 
 
 class Backup(Model):
