@@ -105,8 +105,10 @@ class Database:
 
     def _connect(self) -> psycopg.Connection:
         c = self.connection
+        bound = c.connect_timeout * 1000  # every statement and lock wait too: a held lock fails, never hangs
         options = dict(host=c.host, port=c.port, user=c.user, password=c.password, dbname=self.admin_db,
-                       sslmode=c.sslmode, connect_timeout=c.connect_timeout, autocommit=True)
+                       sslmode=c.sslmode, connect_timeout=c.connect_timeout, autocommit=True,
+                       options=f"-c statement_timeout={bound * 4} -c lock_timeout={bound}")
         if c.sslrootcert:
             options["sslrootcert"] = c.sslrootcert
         try:
@@ -121,10 +123,19 @@ class Database:
                 return None
             return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)).fetchone()[0]
 
-    def execute(self, *statements: sql.Composable) -> None:
+    def execute(self, *statements: sql.Composable, atomic: bool = False) -> None:
+        """Run the statements; ``atomic``: in one transaction (the rename swap: both names move, or neither)."""
         with self._connect() as conn:
-            for statement in statements:
-                conn.execute(statement)
+            try:
+                if atomic:
+                    with conn.transaction():
+                        for statement in statements:
+                            conn.execute(statement)
+                else:
+                    for statement in statements:
+                        conn.execute(statement)
+            except psycopg.Error as exc:
+                raise RestoreFailed(f"postgres at {self.where}: {_first_line(exc)}") from exc
 
 
 def run_restore(repo: Repo, site_name: str, *, key: str | None = None, dry_run: bool = False,
@@ -183,7 +194,11 @@ def run_restore(repo: Repo, site_name: str, *, key: str | None = None, dry_run: 
     if sessions is not None:
         swap.append(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(database), sql.Identifier(kept)))
     swap.append(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(staging), sql.Identifier(database)))
-    db.execute(*swap)
+    try:
+        db.execute(*swap, atomic=True)
+    except RestoreFailed as exc:  # a session came back between the check and the swap, say
+        db.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(staging)))
+        raise RestoreFailed(f"{exc}; the restored copy was dropped, nothing changed") from exc
     print(f"restored  {len(entries)} archive entries into database {database}"
           + (f"; the previous one is {kept}" if sessions is not None else ""), file=out)
     return 0

@@ -224,6 +224,13 @@ def test_a_missing_or_corrupt_backup_or_an_unreachable_bucket_changes_nothing(wo
         assert "Traceback" not in run.text and not world.secrets_shown(run.text), name
         assert world.databases() == databases and world.digest() == before, name
 
+    with psycopg.connect(world.sops()["DATABASE_URL"]):  # LiteLLM still running
+        busy = world.run("restore", "--site", SITE, "--from", good.removeprefix(PREFIX))
+    assert busy.code == 2 and busy.err.strip().splitlines() == [
+        "error: database litellm has 1 open session(s): stop LiteLLM first (kubectl -n litellm scale "
+        "deploy/litellm --replicas=0); nothing changed"], busy.text
+    assert world.databases() == databases and world.digest() == before
+
     world.site_file(bootstrap={"s3": {"endpoint": f"http://127.0.0.1:{free_port()}"}})
     started = time.monotonic()
     closed = world.run("restore", "--site", SITE, "--timeout", "3")
