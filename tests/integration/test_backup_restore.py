@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -130,6 +131,10 @@ def test_the_rendered_backup_dumps_to_the_bucket_keeps_the_newest_and_restore_br
         world: World, tmp_path: Path) -> None:
     before = world.digest()
     assert sum(1 for _ in before) > 60
+    server = int(world.pg.psql("SHOW server_version_num").strip()) // 10000
+    for tool in (world.pg.bindir / "pg_dump", shutil.which("pg_restore")):  # the sandbox's pg_dump, restore's PATH
+        version = subprocess.run([str(tool), "--version"], capture_output=True, text=True, timeout=30).stdout
+        assert int(version.split()[2].split(".")[0]) == server, (tool, version, server)
     keys = []
     for attempt in range(3):
         second = time.gmtime().tm_sec
