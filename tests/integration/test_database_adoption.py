@@ -192,3 +192,40 @@ def test_a_site_role_that_is_the_admin_login_is_refused(tmp_path: Path, pg) -> N
         "error: postgres.role: 'tkadmin' is a superuser that owns other databases (platform): it is not LiteLLM's "
         "alone; remove postgres.role so LiteLLM gets its own role 'litellm'"], other.text
     assert pg.psql("SELECT rolsuper FROM pg_roles WHERE rolname = 'tkadmin'").strip() == "t"
+
+
+def test_an_adopted_site_keeps_its_client_secret_and_its_rows(tmp_path: Path, keycloak_server, pg) -> None:
+    """Keycloak and PostgreSQL as the playbooks left them, the sops file holding their values: bootstrap keeps the
+    client and its secret (Keycloak generated it) and the database with its rows."""
+    from tests.integration.test_bootstrap import build_world
+
+    world = build_world(tmp_path, keycloak_server, pg)
+    host = "litellm.example.com"
+    admin = world.kc_admin()
+    admin.create_client({  # 10_configure_keycloak.yaml's body
+        "clientId": "litellm", "name": "LiteLLM Proxy", "enabled": True, "publicClient": False,
+        "standardFlowEnabled": True, "implicitFlowEnabled": False, "directAccessGrantsEnabled": True,
+        "serviceAccountsEnabled": False, "protocol": "openid-connect", "bearerOnly": False, "fullScopeAllowed": True,
+        "rootUrl": f"https://{host}", "baseUrl": "/", "redirectUris": [f"https://{host}/sso/callback", f"https://{host}/*"],
+        "webOrigins": [f"https://{host}"], "attributes": {"post.logout.redirect.uris": f"https://{host}"}})
+    original_secret = world.live_secret()
+    make_original(pg)
+    original_url = pg.url("litellm")
+    apply_migrations(original_url, [d for d in migrations() if d.name < ORIGINAL_UPTO])
+    with psycopg.connect(original_url, autocommit=True) as conn:
+        seed_every_table(conn, "kept")
+        before = content_digest(conn)
+    for key, value in (("CLIENT_SECRET", original_secret), ("DATABASE_URL", original_url)):
+        stored = generator(world.root, "secrets", "set", "--site", "demo", key, stdin=value, env=world.env)
+        assert stored.code == 0, stored.text
+
+    run = world.bootstrap("--only", "keycloak", "--only", "postgres")
+    assert run.code == 0, run.text
+    print(run.out)
+    assert line("unchanged", "keycloak", "client litellm secret", "in sops as CLIENT_SECRET") in run.out.splitlines()
+    assert world.live_secret() == original_secret == world.sops()["CLIENT_SECRET"]
+    assert world.litellm_client()["clientId"] == "litellm"
+    assert urlsplit(world.sops()["DATABASE_URL"]).username == "litellm"
+    with psycopg.connect(pg.url("litellm"), autocommit=True) as conn:
+        assert content_digest(conn) == before and owners(conn) == {"litellm"}
+    assert original_secret not in run.text and pg.admin_password not in run.text
