@@ -247,8 +247,9 @@ class PostgresStep:
                         f"owner {owners} -> {role}: {kinds}")
 
 
-# Every object of schema public the role does not own (an extension's objects stay its own), as (ALTER keyword, quoted name, owner). Sequences
-# that belong to a column move with their table (ALTER on them alone is refused); indexes follow theirs.
+# Every object of schema public the role does not own, as (ALTER keyword, quoted name, owner). Sequences that
+# belong to a column move with their table (ALTER on them alone is refused); indexes follow theirs; an
+# extension's objects stay the extension's.
 FOREIGN_OBJECTS = """
 SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
                       WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,
