@@ -1,7 +1,7 @@
 """The command line: each command parses its options and calls one typed function.
 
 The commands live by group beside this module: ``tree`` (render, validate, schema, status, audit), ``cluster``
-(doctor, diff, bootstrap), ``secrets`` (the secrets and cert groups) and ``sites`` (the site and ci groups);
+(doctor, diff, bootstrap, restore), ``secrets`` (the secrets and cert groups) and ``sites`` (the site and ci groups);
 each imports what it runs only when it runs, so start-up stays short.
 
 Errors: a GeneratorError prints one line ``error: ...`` and exits with its code (errors.ExitCode: one per
@@ -19,7 +19,7 @@ from typing import NoReturn
 import click
 
 from generator import __version__
-from generator.cli.cluster import bootstrap, diff, doctor
+from generator.cli.cluster import bootstrap, diff, doctor, restore
 from generator.cli.common import examples
 from generator.cli.secrets import cert, secrets
 from generator.cli.sites import ci, site
@@ -40,7 +40,7 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
     ctx.obj["repo"] = repo
 
 
-for command in (render, validate, doctor, schema, status, ci, site, secrets, cert, bootstrap, diff, audit):
+for command in (render, validate, doctor, schema, status, ci, site, secrets, cert, bootstrap, restore, diff, audit):
     cli.add_command(command)
 
 
