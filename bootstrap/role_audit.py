@@ -55,8 +55,8 @@ def stored_users(conninfo: dict[str, Any], dbname: str) -> list[StoredUser] | No
             return None
         raise
     with conn:
-        if conn.execute("""SELECT to_regclass('"LiteLLM_UserTable"'), to_regclass('"LiteLLM_VerificationToken"')"""
-                        ).fetchone() != ("LiteLLM_UserTable", "LiteLLM_VerificationToken"):
+        if conn.execute("""SELECT to_regclass('"LiteLLM_UserTable"') IS NULL
+                                  OR to_regclass('"LiteLLM_VerificationToken"') IS NULL""").fetchone()[0]:
             return None
         return [StoredUser(*row) for row in conn.execute(USERS_SQL).fetchall()]
 
@@ -95,8 +95,7 @@ def report_excess(site: Site, keycloak: Any, conninfo: dict[str, Any], sops: dic
     except psycopg.Error as exc:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RoleAuditFailed(f"role audit: database {site.postgres.database}: {line}") from exc
-    if users is None:
-        print(f"roles     no LiteLLM users yet (database {site.postgres.database} has no LiteLLM_UserTable)", file=out)
+    if users is None:  # LiteLLM has not migrated its database yet (a first bootstrap): no user to audit
         return 0
     found = audit(site, keycloak, users, sops.get(PROXY_ADMIN_KEY))
     for item in found:
