@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 import psycopg
-from keycloak.exceptions import KeycloakGetError
+from keycloak.exceptions import KeycloakError, KeycloakGetError
+from requests.exceptions import RequestException
 
 from generator.errors import GeneratorError
 from generator.model import PROXY_ADMIN_KEY, Site
@@ -97,7 +98,10 @@ def report_excess(site: Site, keycloak: Any, conninfo: dict[str, Any], sops: dic
         raise RoleAuditFailed(f"role audit: database {site.postgres.database}: {line}") from exc
     if users is None:  # LiteLLM has not migrated its database yet (a first bootstrap): no user to audit
         return 0
-    found = audit(site, keycloak, users, sops.get(PROXY_ADMIN_KEY))
+    try:
+        found = audit(site, keycloak, users, sops.get(PROXY_ADMIN_KEY))
+    except (KeycloakError, RequestException) as exc:
+        raise RoleAuditFailed(f"role audit: keycloak: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
     for item in found:
         who = f"Keycloak user {item.username}" if item.username else "no Keycloak user"
         grants = f"Keycloak grants {item.granted}" if item.granted else "Keycloak grants no role (refused at sign-in)"
