@@ -17,6 +17,7 @@ A realm with a user of each kind, `generator bootstrap` (Keycloak and PostgreSQL
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -253,6 +254,9 @@ def test_the_role_litellm_derives_at_sign_in_follows_the_claim(world: World) -> 
 
 def _userinfo(world: World, env: dict[str, str], user: str, client_secret: str) -> dict:
     token = world.grant(user, secret=client_secret).json()["access_token"]
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["sub"] == world.admin.get_user_id(user)  # jwtAuth's user_id_jwt_field: the same id as SSO's
     status, _, body = http("GET", env["GENERIC_USERINFO_ENDPOINT"], headers={"Authorization": f"Bearer {token}"})
     assert status == 200, body
     return json.loads(body)
