@@ -47,12 +47,18 @@ def _run(repo: Repo, site, site_name: str, only: tuple[str, ...], dry_run: bool,
     if "bucket" in selected and not site.cache.enabled:
         selected.remove("bucket")
         print("skipped   bucket    (cache.enabled is false)", file=out)
+    done = {}
     try:
         for index, step in enumerate(selected, 1):
             if out.isatty():  # progress on a terminal; a pipe or a log gets the report lines only
                 print(f"[{index}/{len(selected)}] {step}", file=out, flush=True)
             login = admin_login(step, vault.values)
-            _step(step, site, login, vault, report, rotate_client_secret, timeout).run()
+            done[step] = _step(step, site, login, vault, report, rotate_client_secret, timeout)
+            done[step].run()
+        if "keycloak" in done and "postgres" in done:  # read-only: stored LiteLLM roles above the Keycloak roles
+            from bootstrap.role_audit import report_excess
+
+            report_excess(site, done["keycloak"].admin, done["postgres"].conninfo, vault.values, out)
     finally:
         if vault.written:
             print(f"stored in {store.rel}: {', '.join(sorted(set(vault.written)))}", file=out)
@@ -72,7 +78,8 @@ def _offline_plan(site, only: tuple[str, ...], out: TextIO, report: Report) -> i
     from bootstrap import bucket_step, keycloak_step, postgres_step
 
     plans = {"keycloak": keycloak_step.fresh_plan, "postgres": postgres_step.fresh_plan, "bucket": bucket_step.fresh_plan}
-    stored = {"keycloak": ["CLIENT_SECRET"], "postgres": ["DATABASE_URL"],
+    stored = {"keycloak": ["CLIENT_SECRET", *(["PROXY_ADMIN_ID"] if site.keycloak.proxy_admin else [])],
+              "postgres": ["DATABASE_URL"],
               "bucket": ["S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY"]}
     selected = [s for s in STEPS if (not only or s in only) and (s != "bucket" or site.cache.enabled)]
     for step in selected:

@@ -13,7 +13,7 @@ from typing import Literal, TextIO
 from generator.errors import GeneratorError
 from generator.layout import Repo
 from generator.loader import load_site
-from generator.model import S3_SECRET_KEYS, Image, Site
+from generator.model import PROXY_ADMIN_KEY, S3_SECRET_KEYS, Image, Site
 from generator.output import Format, emit
 from generator.secrets.keys import FILLED_BY_BOOTSTRAP
 from generator.secrets.commands import sealed_doc
@@ -94,7 +94,8 @@ def image_label(image: Image) -> str:
 
 def bootstrap_state(site: Site, present: list[str]) -> BootstrapState:
     """From the keys 'generator bootstrap' stores in sops (the S3 pair only when the cache is on)."""
-    needed = [key for key in FILLED_BY_BOOTSTRAP if site.cache.enabled or key not in S3_SECRET_KEYS]
+    needed = [key for key in FILLED_BY_BOOTSTRAP if (site.cache.enabled or key not in S3_SECRET_KEYS)
+              and (site.keycloak.proxy_admin or key != PROXY_ADMIN_KEY)]
     found = sum(1 for key in needed if key in present)
     return "done" if found == len(needed) else "partial" if found else "not run"
 

@@ -36,5 +36,5 @@ from generator.model.serving import LICENSE_KEY, Callbacks, Drain, JwtAuth, Metr
 from generator.model.gitops import AGE_RECIPIENT_RE, ArgoCd, ArgoDestination, Discovery, Flux, GitOps, Rollout, Secrets
 from generator.model.destinations import external_destinations
 from generator.model.site import (
-    BOOTSTRAP_SECRET_KEYS, GENERATED_SECRET_KEYS, MANAGED_ENV, S3_SECRET_KEYS, Bootstrap, FleetEntry, Site,
+    BOOTSTRAP_SECRET_KEYS, GENERATED_SECRET_KEYS, MANAGED_ENV, PROXY_ADMIN_KEY, S3_SECRET_KEYS, Bootstrap, FleetEntry, Site,
 )
