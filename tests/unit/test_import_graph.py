@@ -18,7 +18,7 @@ MAX_LINES = 500
 # Lowest first. A module may import modules of its own layer or of a layer before it, never one after it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ground: errors, names, the dumper's style", (
-        "generator", "generator.errors", "generator.progress", "generator.yamlstyle", "generator.secrets",
+        "generator", "generator.errors", "generator.redact", "generator.progress", "generator.yamlstyle", "generator.secrets",
         "generator.secrets.shapes", "bootstrap", "bootstrap.report")),
     ("primitives: processes, paths, the only writer", (
         "generator.fastyaml", "generator.proc", "generator.layout", "generator.writer", "bootstrap.credentials")),
