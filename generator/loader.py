@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from generator.errors import SiteError
 from generator.inputs import check_yaml_files, checked_text, kind_of, parse_mapping, read_input, read_mapping
 from generator.layout import Repo
-from generator.model import LICENSE_KEY, Site
+from generator.model import LICENSE_KEY, ExternalSecretKey, SecretHeader, Site
 from generator.redact import may_show, shown_key, shown_url
 from generator.platform import FLUX_SECRET, SETTINGS_FILE, PlatformSettings
 from generator.yamlio import line_of, load_plain, to_plain
@@ -29,6 +29,7 @@ def load_site_to_render(repo: Repo, name: str, settings: PlatformSettings) -> Si
     """The site as its render reads it: checked, licensed for what it turns on, and with the engines' git access."""
     site, text = _load(repo, name)
     check_licensed(repo, name, site, text)
+    check_secret_references(repo, name, site, text)
     return with_git_access(repo, name, site, settings, text)
 
 
@@ -115,6 +116,49 @@ def check_licensed(repo: Repo, name: str, site: Site, text: str | None = None) -
                     f"{LICENSE_KEY}: every token would be refused (\"JWT Auth is an enterprise only feature\"); "
                     f"add it with 'generator secrets set --site {name} {LICENSE_KEY}' or turn jwtAuth off",
                     field="jwtAuth.enabled", line=line)
+
+
+def secret_references(site: Site) -> list[tuple[str, tuple[Any, ...]]]:
+    """The keys of the site's own secret that the operator provides, each with the field that names it."""
+    from generator.render.common import SECRET_NAME
+
+    found: list[tuple[str, tuple[Any, ...]]] = []
+    for index, entry in enumerate(site.models):
+        if entry.api_key_secret:
+            found.append((entry.api_key_secret, ("models", index, "apiKeySecret")))
+    for index, endpoint in enumerate(site.pass_through_endpoints):
+        for header, value in endpoint.headers.items():
+            if isinstance(value, SecretHeader):
+                found.append((value.secret_key, ("passThroughEndpoints", index, "headers", header, "secretKey")))
+    for env, value in site.extra_env.items():
+        if isinstance(value, ExternalSecretKey) and value.secret == SECRET_NAME and not value.optional:
+            found.append((value.key, ("extraEnv", env, "key")))
+    return found
+
+
+def check_secret_references(repo: Repo, name: str, site: Site, text: str | None = None) -> None:
+    """Every key the site names in its own secret is in its sops file (key names are plaintext there: nothing is
+    decrypted), or listed in secrets.filledLater. A typo would otherwise pass render and validate and leave a
+    pod that never starts. Without a sops file yet, render warns instead (overlay_secret)."""
+    from generator.secrets.store import SecretsFile
+
+    store = SecretsFile(repo, name)
+    if not store.exists():
+        return
+    held = set(store.key_names())
+    later = set(site.secrets.filled_later)
+    problems = []
+    for key, field in secret_references(site):
+        if key in held or key in later:
+            continue
+        close = difflib.get_close_matches(key, sorted(k for k in held if not k.startswith("_")), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        shown, line = _site_line(repo, name, text, field)
+        problems.append(SiteError(shown, f"{key} is not in {store.rel}; {hint}set it with 'generator secrets set "
+                                  f"--site {name} {key}', or list it in secrets.filledLater if it comes later",
+                                  field=_format_path(field), line=line))
+    if problems:
+        raise SiteError.every(problems)
 
 
 def with_git_access(repo: Repo, name: str, site: Site, settings: PlatformSettings, text: str | None = None) -> Site:

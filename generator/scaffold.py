@@ -23,6 +23,8 @@ from generator.errors import GeneratorError, UsageError
 from generator.inputs import read_input
 from generator.layout import FLEET_DIR, SITE_NAME, Repo, site_output_dirs
 from generator.model import AGE_RECIPIENT_RE, DEFAULT_IMAGE_TAG, HOSTNAME_RE
+from generator.model.base import GIT_URL_RE
+from generator.redact import shown_url
 from generator.secrets.cert import MAX_CERT_BYTES
 
 SOPS_CONFIG = ".sops.yaml"
@@ -38,6 +40,8 @@ class NewSite:
     fetch_cert: bool = False
     wave: int = 0
     controller: tuple[str, str] = ("sealed-secrets-controller", "kube-system")  # --fetch-cert's: name, namespace
+    git_url: str | None = None  # --git-url: else platform.yaml's repository, else the fleet's
+    branch: str | None = None
 
 
 def _check(request: NewSite) -> None:
@@ -50,6 +54,10 @@ def _check(request: NewSite) -> None:
             raise UsageError(f"--age-recipient {recipient!r} is not an age recipient (age1...)")
     if request.cert and request.fetch_cert:
         raise UsageError("give --cert FILE or --fetch-cert, not both")
+    if request.git_url is not None and (not GIT_URL_RE.match(request.git_url) or request.git_url != shown_url(request.git_url)):
+        raise UsageError("--git-url: not a git URL the engines can read (https:// or ssh://, without a password)")
+    if request.branch is not None and not re.match(r"^[A-Za-z0-9._/-]+$", request.branch):
+        raise UsageError("--branch: not a branch name")
 
 
 def site_text(repo: Repo, request: NewSite) -> str:
@@ -57,25 +65,36 @@ def site_text(repo: Repo, request: NewSite) -> str:
     if request.source:
         repo.check_site_name(request.source)
         return _copy(repo, request)
-    git = _fleet_git(repo)
+    git = _fleet_git(repo, request)
     env = Environment(loader=PackageLoader("generator", "templates/site"), undefined=StrictUndefined,
                       keep_trailing_newline=True, autoescape=False)
     return env.get_template("site.yaml.j2").render(name=request.name, domain=request.domain, tag=DEFAULT_IMAGE_TAG,
                                                    wave=request.wave, **git)
 
 
-def _fleet_git(repo: Repo) -> dict[str, Any]:
-    """The repository the fleet's sites read (one per fleet: render/fleet.py), else the defaults."""
-    from generator.loader import load_site
+def _fleet_git(repo: Repo, request: NewSite) -> dict[str, Any]:
+    """The repository the new site's engines read: --git-url, else the one `generator init` recorded in
+    platform.yaml, else the fleet's (one per fleet: render/fleet.py), else the placeholder (with a warning)."""
+    from generator.loader import load_platform, load_site
+    from generator.model import Flux
 
+    settings = load_platform(repo)
+    recorded = settings.repository
+    engines = recorded.engines if recorded else "both"
+    flux_secret = None if recorded and settings.git_credential == "sealed" else "flux-system"
+    git = {"flux": engines in ("flux", "both"), "argocd": engines in ("argocd", "both"), "flux_secret": flux_secret}
+    if request.git_url:
+        return {**git, "git_url": request.git_url, "branch": request.branch or (recorded.branch if recorded else "main")}
+    if recorded:
+        return {**git, "git_url": recorded.url, "branch": request.branch or recorded.branch}
     names = repo.site_names()
     if names:
         flux = load_site(repo, names[0]).gitops.flux
-        return {"git_url": flux.url, "branch": flux.branch, "flux_secret": flux.secret_ref}
-    from generator.model import Flux
-
+        return {**git, "git_url": flux.url, "branch": request.branch or flux.branch, "flux_secret": flux.secret_ref}
     default = Flux()
-    return {"git_url": default.url, "branch": default.branch, "flux_secret": "flux-system"}
+    print(f"warning: no git URL given or recorded: the site names the placeholder {default.url}; give --git-url, "
+          "or run 'generator init --git-url URL' to record it in platform.yaml", file=sys.stderr)
+    return {**git, "git_url": default.url, "branch": request.branch or default.branch}
 
 
 def _copy(repo: Repo, request: NewSite) -> str:
@@ -119,7 +138,8 @@ def run_site_new(repo: Repo, request: NewSite, out: TextIO = sys.stdout) -> int:
             raise UsageError(f"{shown} exists; edit it, or remove the site first (generator site remove {request.name})")
         print(f"unchanged {shown}", file=out)
     text = site_text(repo, request)
-    sops_before = (repo.root / SOPS_CONFIG).read_bytes() if (repo.root / SOPS_CONFIG).is_file() else None
+    sops_path = repo.root / SOPS_CONFIG
+    sops_before = sops_path.read_bytes() if sops_path.is_file() else None
     created = not target.exists()
     try:
         if created:
@@ -136,14 +156,34 @@ def run_site_new(repo: Repo, request: NewSite, out: TextIO = sys.stdout) -> int:
         code = run_render(repo, RenderRequest((request.name,)), out)
         if code != 0:
             raise UsageError(f"render of site {request.name} failed (exit {code})")
-    except BaseException:
-        if created:
-            shutil.rmtree(target.parent, ignore_errors=True)
-            if sops_before is not None:
-                (repo.root / SOPS_CONFIG).write_bytes(sops_before)
+    except BaseException as exc:
+        undone = _roll_back(repo, request.name, created, sops_before) if created else []
+        if undone:
+            note = (f"rolled back: {'; '.join(undone)} (the site file named above was the one this run wrote; "
+                    "rerun site new once the cause is fixed)")
+            if isinstance(exc, GeneratorError):
+                exc.message += "\n" + note
+            else:
+                print(note, file=sys.stderr)
         raise
     print(f"next: review and commit sites/{request.name}, the rendered tree and {SOPS_CONFIG}", file=out)
     return 0
+
+
+def _roll_back(repo: Repo, name: str, created: bool, sops_before: bytes | None) -> list[str]:
+    """Undo a new site: its directory, and .sops.yaml as it was (removed when this run made it)."""
+    undone = []
+    if created and repo.site_dir(name).exists():
+        shutil.rmtree(repo.site_dir(name), ignore_errors=True)
+        undone.append(f"removed sites/{name}/")
+    sops_path = repo.root / SOPS_CONFIG
+    if sops_before is None and sops_path.is_file():
+        sops_path.unlink()
+        undone.append(f"removed {SOPS_CONFIG}")
+    elif sops_before is not None and sops_path.is_file() and sops_path.read_bytes() != sops_before:
+        sops_path.write_bytes(sops_before)
+        undone.append(f"restored {SOPS_CONFIG}")
+    return undone
 
 
 def _text_or_none(repo: Repo, request: NewSite) -> bytes | None:

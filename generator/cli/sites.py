@@ -12,6 +12,39 @@ from generator.cli.common import repo_of
 from generator.errors import UsageError
 
 
+@click.command("init")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--git-url", required=True, metavar="URL", help="This repository as the engines clone it (https:// or ssh://).")
+@click.option("--branch", default="main", show_default=True, help="The branch the engines follow.")
+@click.option("--engine", "engines", type=click.Choice(["flux", "argocd", "both"]), default="both", show_default=True,
+              help="Which GitOps engines the new sites turn on.")
+@click.option("--age-recipient", "recipients", multiple=True, metavar="AGE1...",
+              help="Who may decrypt the secrets (repeatable; default: the public key of your age key file).")
+@click.option("--git-credential", type=click.Choice(["external", "sealed"]), default="external", show_default=True,
+              help="external: the engines' git Secret is made outside git (flux bootstrap); sealed: kept in git.")
+@click.option("--ci", "ci_provider", type=click.Choice(["gitea", "github", "gitlab"]), default=None,
+              help="Also write the CI workflow (as 'generator ci init' does).")
+@click.option("--generator-git", metavar="URL", help="With --ci: where the CI fetches the generator from.")
+@click.option("--generator-ref", default=f"v{__version__}", show_default=True, metavar="REF",
+              help="With --ci: the generator's tag or branch the CI installs.")
+@click.pass_context
+def init(ctx: click.Context, directory: Path | None, git_url: str, branch: str, engines: str,
+         recipients: tuple[str, ...], git_credential: str, ci_provider: str | None, generator_git: str | None,
+         generator_ref: str) -> None:
+    """Make DIRECTORY (default: here) a GitOps repository: sites/, .sops.yaml, platform.yaml, .gitignore, README.
+
+    \b
+    Example:
+      generator secrets keygen        # your age key, if you have none
+      generator init litellm-gitops --git-url https://git.example.org/platform/litellm-gitops.git
+    """
+    from generator.repo_init import InitRequest, run_init
+
+    target = directory or ctx.obj.get("repo") or Path.cwd()
+    ctx.exit(run_init(InitRequest(target, git_url, branch, engines, recipients, git_credential, ci_provider,
+                                  generator_git, generator_ref)))
+
+
 @click.group()
 def site() -> None:
     """Add a site in one command, or remove one (files, secrets, rendered outputs)."""
@@ -28,14 +61,22 @@ def site() -> None:
 @click.option("--controller-name", default="sealed-secrets-controller", show_default=True, help="With --fetch-cert.")
 @click.option("--controller-namespace", default="kube-system", show_default=True, help="With --fetch-cert.")
 @click.option("--wave", type=click.IntRange(0, 100), default=0, show_default=True, help="rollout.wave")
+@click.option("--git-url", metavar="URL", help="The GitOps repository the engines read (default: platform.yaml's "
+              "repository, as generator init records it, else the fleet's).")
+@click.option("--branch", metavar="BRANCH", help="The branch the engines follow (default: as for --git-url).")
 @click.pass_context
 def site_new(ctx: click.Context, name: str, domain: str, source: str | None, recipients: tuple[str, ...],
-             cert: Path | None, fetch_cert: bool, controller_name: str, controller_namespace: str, wave: int) -> None:
-    """Write sites/NAME/site.yaml, its .sops.yaml rule, certificate and secrets, then render it."""
+             cert: Path | None, fetch_cert: bool, controller_name: str, controller_namespace: str, wave: int,
+             git_url: str | None, branch: str | None) -> None:
+    """Write sites/NAME/site.yaml, its .sops.yaml rule, certificate and secrets, then render it.
+
+    Any failure removes what the run made (the site's directory, a new .sops.yaml) and says so.
+    """
     from generator.scaffold import NewSite, run_site_new
 
     ctx.exit(run_site_new(repo_of(ctx), NewSite(name, domain, source, recipients, cert, fetch_cert, wave,
-                                                controller=(controller_name, controller_namespace))))
+                                                controller=(controller_name, controller_namespace), git_url=git_url,
+                                                branch=branch)))
 
 
 @site.command("remove")
