@@ -125,10 +125,12 @@ def run_init(request: InitRequest, out: TextIO = sys.stdout) -> int:
     root = request.directory.resolve()
     files = planned_files(request, recipients)
     if request.ci:
-        from generator.ci_workflows import CiRequest, workflow_bytes
+        from generator.ci_workflows import PROVIDERS, CiRequest, _status, workflow_bytes
 
         ci_request = CiRequest(request.ci, request.generator_git or "", request.generator_ref or "")
-        workflow_bytes(ci_request)  # a bad URL or ref stops here, before anything is written
+        ci_path = PROVIDERS[request.ci].path
+        # a bad URL or ref, or a workflow of the operator's own, stops here, before anything is written
+        _status(root / ci_path, ci_path, workflow_bytes(ci_request), force=False)
     made_root = not root.exists()
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root}: not a directory")
@@ -176,14 +178,13 @@ def _roll_back(root: Path, made: list[Path], backups: dict[Path, bytes], made_ro
         shutil.rmtree(root, ignore_errors=True)
         return f"removed {root}"
     removed = []
-    for path in sorted(set(made), key=lambda p: len(p.parts), reverse=True):
+    for path in sorted(set(made), key=lambda p: len(p.parts)):  # a directory it made goes with what it holds
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.relative_to(root).as_posix() + "/")
         elif path.exists() or path.is_symlink():
             path.unlink()
-        else:
-            continue
-        removed.append(path.relative_to(root).as_posix())
+            removed.append(path.relative_to(root).as_posix())
     for path, data in backups.items():
         path.write_bytes(data)
     restored = [p.relative_to(root).as_posix() for p in backups]
