@@ -226,6 +226,7 @@ def settings_error(shown: str, tree: Any, exc: ValidationError, model: Any) -> S
         if error["type"] == "extra_forbidden":
             problem += _suggestion(path[-1] if path else "", error, model)
         problems.append(SiteError(shown, problem, field=_format_path(path) or "(top level)", line=line_of(tree, path)))
+    problems.sort(key=lambda problem: problem.line or 0)  # in the file's order (stable: the top level first)
     return SiteError.every(problems)
 
 

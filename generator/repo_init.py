@@ -16,7 +16,7 @@ from typing import TextIO
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from generator.errors import GeneratorError, UsageError
+from generator.errors import UsageError
 from generator.layout import Repo
 from generator.model import AGE_RECIPIENT_RE
 from generator.model.base import GIT_URL_RE
@@ -157,12 +157,8 @@ def run_init(request: InitRequest, out: TextIO = sys.stdout) -> int:
             made.extend(p for p in reversed([target, *target.parents]) if p != root and root in p.parents
                         and not p.exists())
             ci_init(Repo(root), ci_request, out)
-    except BaseException as exc:
-        undone = _roll_back(root, made, backups, made_root)
-        if isinstance(exc, GeneratorError):
-            exc.message += f"\nrolled back: {undone}"
-        else:
-            print(f"rolled back: {undone}", file=sys.stderr)
+    except BaseException:
+        print(f"rolled back: {_roll_back(root, made, backups, made_root)}", file=out)  # the error stays one line
         raise
     for rel, (status, _) in writes.items():
         print(f"{status:<9} {rel}", file=out)

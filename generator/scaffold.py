@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 from generator.errors import GeneratorError, UsageError
 from generator.inputs import read_input
 from generator.layout import FLEET_DIR, SITE_NAME, Repo, site_output_dirs
-from generator.model import AGE_RECIPIENT_RE, DEFAULT_IMAGE_TAG, HOSTNAME_RE
+from generator.model import AGE_RECIPIENT_RE, DEFAULT_IMAGE_TAG, HOSTNAME_RE, Flux
 from generator.model.base import GIT_URL_RE
 from generator.redact import shown_url
 from generator.secrets.cert import MAX_CERT_BYTES
@@ -72,11 +72,14 @@ def site_text(repo: Repo, request: NewSite) -> str:
                                                    wave=request.wave, **git)
 
 
+def _names_placeholder(text: str) -> bool:
+    return f"url: {Flux().url}" in text
+
+
 def _fleet_git(repo: Repo, request: NewSite) -> dict[str, Any]:
     """The repository the new site's engines read: --git-url, else the one `generator init` recorded in
     platform.yaml, else the fleet's (one per fleet: render/fleet.py), else the placeholder (with a warning)."""
     from generator.loader import load_platform, load_site
-    from generator.model import Flux
 
     settings = load_platform(repo)
     recorded = settings.repository
@@ -92,8 +95,6 @@ def _fleet_git(repo: Repo, request: NewSite) -> dict[str, Any]:
         flux = load_site(repo, names[0]).gitops.flux
         return {**git, "git_url": flux.url, "branch": request.branch or flux.branch, "flux_secret": flux.secret_ref}
     default = Flux()
-    print(f"warning: no git URL given or recorded: the site names the placeholder {default.url}; give --git-url, "
-          "or run 'generator init --git-url URL' to record it in platform.yaml", file=sys.stderr)
     return {**git, "git_url": default.url, "branch": request.branch or default.branch}
 
 
@@ -147,6 +148,9 @@ def run_site_new(repo: Repo, request: NewSite, out: TextIO = sys.stdout) -> int:
             cert = _cert_file(repo, request)  # before anything is written: a missing certificate stops here
             target.write_text(text)
             print(f"created   {shown}", file=out)
+            if _names_placeholder(text):
+                print(f"note: {shown} names the placeholder git URL {Flux().url}: give --git-url, or record the "
+                      "repository once with 'generator init --git-url URL' (platform.yaml)", file=out)
             if cert is None:  # --fetch-cert
                 cert_fetch(repo, request.name, *request.controller, out)
             else:
@@ -156,15 +160,11 @@ def run_site_new(repo: Repo, request: NewSite, out: TextIO = sys.stdout) -> int:
         code = run_render(repo, RenderRequest((request.name,)), out)
         if code != 0:
             raise UsageError(f"render of site {request.name} failed (exit {code})")
-    except BaseException as exc:
+    except BaseException:
         undone = _roll_back(repo, request.name, created, sops_before) if created else []
-        if undone:
-            note = (f"rolled back: {'; '.join(undone)} (the site file named above was the one this run wrote; "
-                    "rerun site new once the cause is fixed)")
-            if isinstance(exc, GeneratorError):
-                exc.message += "\n" + note
-            else:
-                print(note, file=sys.stderr)
+        if undone:  # beside the per-file report above; the error itself stays one line
+            print(f"rolled back: {'; '.join(undone)} (a file an error names below was this run's own; rerun "
+                  "site new once the cause is fixed)", file=out)
         raise
     print(f"next: review and commit sites/{request.name}, the rendered tree and {SOPS_CONFIG}", file=out)
     return 0

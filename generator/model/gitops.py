@@ -64,7 +64,9 @@ class Secrets(Model):
     # Keys the site reads (a model's apiKeySecret, a pass-through header's secretKey, an extraEnv reference to
     # litellm-secrets) that its sops file does not hold yet, on purpose: render refuses any other missing key.
     filled_later: list[Annotated[str, *checked(SECRET_KEY_RE, "secret key name (UPPER_SNAKE_CASE)")]] = Field(
-        default_factory=list)
+        default_factory=list, description="Keys the site reads from litellm-secrets (a model's apiKeySecret, a "
+        "pass-through header's secretKey, an extraEnv reference) that its sops file does not hold yet, on purpose; "
+        "render refuses any other key the sops file lacks.")
 
     @model_validator(mode="after")
     def _recipients_for_sops(self) -> "Secrets":

@@ -24,7 +24,7 @@ def key_hint() -> str:
         found.append("SOPS_AGE_KEY holds no identity of these recipients")
     if path:
         where = Path(path)
-        found.append(f"SOPS_AGE_KEY_FILE names {path}, which is missing: point it at your identity file"
+        found.append(f"SOPS_AGE_KEY_FILE names {path}, which does not exist"
                      if not where.exists() else f"SOPS_AGE_KEY_FILE names {path}, which is not a file"
                      if not where.is_file() else f"SOPS_AGE_KEY_FILE ({path}) holds no identity of these recipients")
     if found:

@@ -57,7 +57,7 @@ def test_init_then_site_new_renders_validates_and_commits_without_the_scratch_sp
     gitops = yaml.safe_load((root / "sites/lab/site.yaml").read_text())["gitops"]
     assert gitops["flux"]["url"] == gitops["argocd"]["repoUrl"] == GIT_URL
     assert gitops["flux"]["branch"] == gitops["argocd"]["targetRevision"] == "live"
-    assert "placeholder" not in site.err
+    assert "placeholder" not in site.text
     validated = generator(root, "validate", "--all", env=env)
     assert validated.code == 0, validated.text
 
@@ -150,7 +150,7 @@ def test_init_with_ci_writes_the_workflow_and_a_failure_rolls_back_everything(wo
     before = _tree(second)
     failed = generator(second, "init", "--git-url", GIT_URL, "--age-recipient", key.recipient, *ci, env=env)
     assert failed.code == 1 and "cannot write" in failed.err and "Traceback" not in failed.text, failed.text
-    assert "rolled back: removed .sops.yaml, README.md, platform.yaml, sites/; restored .gitignore" in failed.err
+    assert "rolled back: removed .sops.yaml, README.md, platform.yaml, sites/; restored .gitignore" in failed.out
     assert _tree(second) == before and not (second / "sites").exists()
 
 
@@ -160,15 +160,16 @@ def test_site_new_rolls_back_every_file_it_made_and_says_so(world) -> None:  # n
     result = generator(root, "site", "new", "alpha", "--domain", "alpha.example.org", "--age-recipient", key.recipient,
                        "--cert", str(cert), env=env)
     assert result.code == 2 and "needs a credential" in result.err, result.text
-    assert "warning: no git URL given or recorded" in result.err
-    assert "rolled back: removed sites/alpha/; removed .sops.yaml" in result.err
+    assert "note: sites/alpha/site.yaml names the placeholder git URL" in result.out
+    assert "rolled back: removed sites/alpha/; removed .sops.yaml" in result.out
+    assert result.err.count("\n") == 1  # the error: one line
     assert sorted(p.name for p in root.iterdir() if p.name != ".generator") == ["sites"]
     assert list((root / "sites").iterdir()) == []
 
     (root / ".sops.yaml").write_text("creation_rules: []\n")  # one of the operator's: restored byte for byte
     again = generator(root, "site", "new", "alpha", "--domain", "alpha.example.org", "--age-recipient", key.recipient,
                       "--cert", str(cert), env=env)
-    assert again.code == 2 and "restored .sops.yaml" in again.err
+    assert again.code == 2 and "restored .sops.yaml" in again.out
     assert (root / ".sops.yaml").read_text() == "creation_rules: []\n"
 
     made = generator(root, "site", "new", "alpha", "--domain", "alpha.example.org", "--age-recipient", key.recipient,
