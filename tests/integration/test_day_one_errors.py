@@ -241,3 +241,11 @@ def test_a_missing_age_key_file_is_named_as_missing(keyed_site, tmp_path: Path) 
         result = generator(root, "secrets", "set", "--site", "a", "OTHER_KEY", stdin="value\n",
                            env={**extra, "SOPS_AGE_KEY": "", "XDG_CONFIG_HOME": ""})
         assert result.code != 0 and words in result.err and "Traceback" not in result.err, (extra, result.text)
+
+
+def test_a_planted_value_as_a_duplicate_key_or_in_broken_yaml_stays_hidden(tmp_path: Path) -> None:
+    for body in (f"extraEnv:\n  {PLANTED}: a\n  {PLANTED}: b\n", f"extraEnv: {{KEY: {PLANTED}: x}}\n",
+                 f'extraEnv:\n  KEY: "{PLANTED}\n', f"extraEnv:\n\tKEY: {PLANTED}\n"):
+        build_file_tree(tmp_path, {"sites/a/site.yaml": "domain: example.org\n" + body})
+        result = generator(tmp_path, "render", "--site", "a")
+        assert result.code == 2 and "sites/a/site.yaml:" in result.err and not _leaks(result.text), result.text
