@@ -54,6 +54,8 @@ def _check(request: NewSite) -> None:
             raise UsageError(f"--age-recipient {recipient!r} is not an age recipient (age1...)")
     if request.cert and request.fetch_cert:
         raise UsageError("give --cert FILE or --fetch-cert, not both")
+    if request.source and (request.git_url or request.branch):
+        raise UsageError("--from keeps the fleet's repository (one per fleet): give --git-url/--branch without --from")
     if request.git_url is not None and (not GIT_URL_RE.match(request.git_url) or request.git_url != shown_url(request.git_url)):
         raise UsageError("--git-url: not a git URL the engines can read (https:// or ssh://, without a password)")
     if request.branch is not None and not re.match(r"^[A-Za-z0-9._/-]+$", request.branch):

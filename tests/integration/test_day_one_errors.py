@@ -66,6 +66,20 @@ def test_render_and_validate_all_name_every_broken_site(tmp_path: Path) -> None:
     assert validated.code == 1 and "overlays/a" in validated.err and "overlays/c" in validated.err, validated.text
 
 
+def test_render_all_over_the_process_pool_names_every_broken_site(tmp_path: Path) -> None:
+    """Eight sites or more are rendered by a pool of processes: their failures are gathered the same way."""
+    sites = {f"sites/s{i}/site.yaml": MINIMAL_SITE for i in range(9)}
+    sites.update({"sites/s2/site.yaml": MINIMAL_SITE + "replicas: two\n", "sites/s7/site.yaml": "domian: x.org\n"})
+    build_file_tree(tmp_path, sites)
+    result = generator(tmp_path, "render", "--all")
+    assert result.code == 2, result.text
+    lines = result.err.removeprefix("error: ").splitlines()
+    assert lines == ["sites/s2/site.yaml:5: replicas: Input should be a valid integer (found a string: 'two')",
+                     "sites/s7/site.yaml:1: domian: unknown key (check the spelling; see schema/site.schema.json); "
+                     "did you mean 'domain'?"], result.err
+    assert not (tmp_path / "overlays").exists()
+
+
 # --- no planted value in any output --------------------------------------------------------------------------
 
 SCHEMA = json.loads((PROJECT / "schema/site.schema.json").read_text())

@@ -117,7 +117,7 @@ def test_init_refuses_to_clobber_and_keeps_a_readme_of_the_operators(world) -> N
 @pytest.mark.parametrize("args, words", [
     (["--git-url", "not a url"], "--git-url: not a git URL"),
     (["--git-url", "https://me:hunter2@git.example.org/x.git"], "holds a password"),
-    (["--git-url", GIT_URL, "--age-recipient", "AGE-SECRET-KEY-1XYZ"], "never the identity"),
+    (["--git-url", GIT_URL, "--age-recipient", "AGE-SECRET-" + "KEY-1XYZ"], "never the identity"),
     (["--git-url", GIT_URL, "--ci", "github"], "--ci needs --generator-git"),
 ], ids=["url", "password", "identity", "ci-without-source"])
 def test_bad_init_input_exits_2_and_writes_nothing(world, args: list[str], words: str) -> None:  # noqa: ANN001
@@ -175,4 +175,7 @@ def test_site_new_rolls_back_every_file_it_made_and_says_so(world) -> None:  # n
     made = generator(root, "site", "new", "alpha", "--domain", "alpha.example.org", "--age-recipient", key.recipient,
                      "--cert", str(cert), "--git-url", GIT_URL, env=env)
     assert made.code == 0, made.text
+    copied = generator(root, "site", "new", "beta", "--domain", "beta.example.org", "--from", "alpha", "--git-url",
+                       "https://git.example.org/other.git", env=env)
+    assert copied.code == 2 and "--from keeps the fleet's repository" in copied.err, copied.text
     assert yaml.safe_load((root / "sites/alpha/site.yaml").read_text())["gitops"]["flux"]["url"] == GIT_URL
