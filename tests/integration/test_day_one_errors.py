@@ -263,3 +263,17 @@ def test_a_planted_value_as_a_duplicate_key_or_in_broken_yaml_stays_hidden(tmp_p
         build_file_tree(tmp_path, {"sites/a/site.yaml": "domain: example.org\n" + body})
         result = generator(tmp_path, "render", "--site", "a")
         assert result.code == 2 and "sites/a/site.yaml:" in result.err and not _leaks(result.text), result.text
+
+
+def test_a_planted_value_in_fields_that_accept_it_is_found_by_audit_and_never_printed(tmp_path: Path) -> None:
+    """A value the site file accepts (a literal env value, a description) renders, and audit finds its shape in the
+    site file and the rendered tree, naming file and line, never the value."""
+    value = PLANTED + "x" * 12  # the length of a real project key: audit's sk- shape wants 32 characters or more
+    build_file_tree(tmp_path, {"sites/v/site.yaml": MINIMAL_SITE + f"extraEnv: {{SOME_TOKEN: {value}}}\n"
+                                                                   f"discovery: {{description: {value}}}\n"})
+    outputs = [generator(tmp_path, *args) for args in (("render", "--all"), ("validate", "--all"), ("status",),
+                                                       ("render", "--all", "--check"), ("audit",))]
+    assert [run.code for run in outputs] == [0, 0, 0, 0, 1], [run.text for run in outputs]
+    assert "sk- API key" in outputs[-1].text and "sites/v/site.yaml:5" in outputs[-1].text, outputs[-1].text
+    for run in outputs:
+        assert not _leaks(run.text), run.text
