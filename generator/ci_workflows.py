@@ -19,6 +19,7 @@ from typing import TextIO
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from generator.redact import shown_text, shown_url
 from generator import __version__
 from generator.errors import GeneratorError, UsageError, WriteFailed
 from generator.layout import Repo
@@ -92,13 +93,13 @@ def workflow_bytes(request: CiRequest) -> bytes:
     """The workflow file: the same request and pins give the same bytes."""
     provider = PROVIDERS[request.provider]
     if not GIT_URL.match(request.generator_git):
-        raise UsageError(f"--generator-git {request.generator_git!r}: not a git URL (https://, ssh://, git://, "
+        raise UsageError(f"--generator-git {shown_text(shown_url(request.generator_git))}: not a git URL (https://, ssh://, git://, "
                          "file:// or user@host:path, without spaces, quotes, '$' or braces)")
     if re.match(r"^[a-z]+://[^/@]*:[^/@]*@", request.generator_git):
         raise UsageError("--generator-git: the URL holds a password; the workflow is committed, so name a URL "
                          "the CI runner can read without one")
     if not GIT_REF.match(request.generator_ref) or ".." in request.generator_ref:
-        raise UsageError(f"--generator-ref {request.generator_ref!r}: not a tag or branch name")
+        raise UsageError(f"--generator-ref {shown_text(request.generator_ref)}: not a tag or branch name")
     pins = _pins()
     command = (f"generator ci init --provider {provider.name} --generator-git {request.generator_git} "
                f"--generator-ref {request.generator_ref}")

@@ -277,3 +277,22 @@ def test_a_planted_value_in_fields_that_accept_it_is_found_by_audit_and_never_pr
     assert "sk- API key" in outputs[-1].text and "sites/v/site.yaml:5" in outputs[-1].text, outputs[-1].text
     for run in outputs:
         assert not _leaks(run.text), run.text
+
+
+def test_a_planted_value_on_the_command_line_stays_hidden(tmp_path: Path) -> None:
+    """Pasted where a name, a domain, a recipient or a URL belongs (an age identity instead of its recipient, a
+    key for a key name): the refusal says what is wrong without repeating it."""
+    build_file_tree(tmp_path, {"sites/a/site.yaml": MINIMAL_SITE})
+    lower = PLANTED.lower()
+    runs = [("site", "new", lower, "--domain", "x.example.org"), ("site", "new", "b", "--domain", PLANTED),
+            ("site", "new", "b", "--domain", "b.example.org", "--age-recipient", PLANTED),
+            ("site", "new", "b", "--domain", "b.example.org", "--git-url", f"https://u:{PLANTED}@git.example.org/x"),
+            ("render", "--site", lower), ("render", "--site", PLANTED), ("secrets", "set", "--site", "a", PLANTED),
+            ("init", str(tmp_path / "new"), "--git-url", "https://git.example.org/x.git", "--age-recipient", PLANTED),
+            ("ci", "init", "--provider", "github", "--generator-git", f"{PLANTED} x"),
+            ("ci", "init", "--provider", "github", "--generator-git", "https://git.example.org/g.git",
+             "--generator-ref", PLANTED + "..x")]
+    for args in runs:
+        result = generator(tmp_path, *args, stdin="value\n")
+        assert result.code == 2 and "Traceback" not in result.text, (args, result.text)
+        assert not _leaks(result.text) and not _leaks(result.text.lower()), (args, result.text)
