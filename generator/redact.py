@@ -48,12 +48,6 @@ def shown_url(url: str) -> str:
     return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@\s:]*):[^/@\s]*@", r"\1\2:...@", url)
 
 
-def shown_name(text: str) -> str:
-    """A name given on the command line (a site, a domain, a key name, a recipient): quoted when it is a plain
-    name that does not look like a credential, else its size."""
-    return repr(text) if may_show(text, name=True) else f"a value of {len(text)} characters"
-
-
 def shown_text(text: str) -> str:
     """Any text (a URL, a ref, a command's argument): quoted unless it could be a credential, else its size."""
     plain = len(text) <= 120 and text.isprintable() and not any(looks_secret(part) for part in re.split(r"[\s/:@;,]+", text))

@@ -24,7 +24,7 @@ from generator.inputs import read_input
 from generator.layout import FLEET_DIR, SITE_NAME, Repo, site_output_dirs
 from generator.model import AGE_RECIPIENT_RE, DEFAULT_IMAGE_TAG, HOSTNAME_RE, Flux
 from generator.model.base import GIT_URL_RE
-from generator.redact import looks_secret, shown_name, shown_url
+from generator.redact import looks_secret, shown_text, shown_url
 from generator.secrets.cert import MAX_CERT_BYTES
 
 SOPS_CONFIG = ".sops.yaml"
@@ -46,14 +46,14 @@ class NewSite:
 
 def _check(request: NewSite) -> None:
     if looks_secret(request.name):  # it would name a directory, and every message about the site
-        raise UsageError(f"site name {shown_name(request.name)} looks like a credential (a key or token): choose a name")
+        raise UsageError("the site name looks like a credential (a key or token): choose another name")
     if not SITE_NAME.match(request.name):
-        raise UsageError(f"site name {shown_name(request.name)} is invalid: use lowercase letters, digits and '-' (at most 40)")
+        raise UsageError(f"site name {shown_text(request.name)} is invalid: use lowercase letters, digits and '-' (at most 40)")
     if not HOSTNAME_RE.match(request.domain):
-        raise UsageError(f"--domain {shown_name(request.domain)} is not a DNS name (lowercase labels separated by dots)")
+        raise UsageError(f"--domain {shown_text(request.domain)} is not a DNS name (lowercase labels separated by dots)")
     for recipient in request.recipients:
         if not AGE_RECIPIENT_RE.match(recipient):
-            raise UsageError(f"--age-recipient {shown_name(recipient)} is not an age recipient (age1...)")
+            raise UsageError(f"--age-recipient {shown_text(recipient)} is not an age recipient (age1...)")
     if request.cert and request.fetch_cert:
         raise UsageError("give --cert FILE or --fetch-cert, not both")
     if request.source and (request.git_url or request.branch):
