@@ -124,13 +124,15 @@ def run_init(request: InitRequest, out: TextIO = sys.stdout) -> int:
     recipients = _check(request)
     root = request.directory.resolve()
     files = planned_files(request, recipients)
+    ci_paths: list[str] = []
     if request.ci:
-        from generator.ci_workflows import PROVIDERS, CiRequest, _status, workflow_bytes
+        from generator.ci_workflows import CiRequest, _status, workflow_files
 
-        ci_request = CiRequest(request.ci, request.generator_git or "", request.generator_ref or "")
-        ci_path = PROVIDERS[request.ci].path
+        ci_request = CiRequest(request.ci, request.generator_git or "", request.generator_ref)
         # a bad URL or ref, or a workflow of the operator's own, stops here, before anything is written
-        _status(root / ci_path, ci_path, workflow_bytes(ci_request), force=False)
+        for path, data in workflow_files(ci_request).items():
+            _status(root / path, path, data, force=False)
+            ci_paths.append(path)
     made_root = not root.exists()
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root}: not a directory")
@@ -151,11 +153,11 @@ def run_init(request: InitRequest, out: TextIO = sys.stdout) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
         if request.ci:
-            from generator.ci_workflows import PROVIDERS, ci_init
+            from generator.ci_workflows import ci_init
 
-            target = root / PROVIDERS[request.ci].path
-            made.extend(p for p in reversed([target, *target.parents]) if p != root and root in p.parents
-                        and not p.exists())
+            for target in (root / path for path in ci_paths):
+                made.extend(p for p in reversed([target, *target.parents]) if p != root and root in p.parents
+                            and not p.exists())
             ci_init(Repo(root), ci_request, out)
     except BaseException:
         print(f"rolled back: {_roll_back(root, made, backups, made_root)}", file=out)  # the error stays one line

@@ -40,6 +40,8 @@ class NewSite:
     fetch_cert: bool = False
     wave: int = 0
     controller: tuple[str, str] = ("sealed-secrets-controller", "kube-system")  # --fetch-cert's: name, namespace
+    kubeconfig: Path | None = None  # --fetch-cert's cluster (kubectl's defaults when None)
+    context: str | None = None
     git_url: str | None = None  # --git-url: else platform.yaml's repository, else the fleet's
     branch: str | None = None
 
@@ -156,7 +158,8 @@ def run_site_new(repo: Repo, request: NewSite, out: TextIO = sys.stdout) -> int:
                 print(f"note: {shown} names the placeholder git URL {Flux().url}: give --git-url, or record the "
                       "repository once with 'generator init --git-url URL' (platform.yaml)", file=out)
             if cert is None:  # --fetch-cert
-                cert_fetch(repo, request.name, *request.controller, out)
+                cert_fetch(repo, request.name, *request.controller, out, kubeconfig=request.kubeconfig,
+                           context=request.context)
             else:
                 cert_import(repo, request.name, cert, out)
         _sops_rule(repo, request, out)

@@ -85,5 +85,5 @@ def test_the_readme_lists_every_command() -> None:
 
 
 def _commands(help_text: str) -> list[str]:
-    listing = help_text.split("Commands:", 1)[1]
-    return [line.split()[0] for line in listing.splitlines() if line.startswith("  ") and line.split()]
+    listing = help_text.split("Commands:", 1)[1].strip("\n").split("\n\n", 1)[0]  # up to the examples
+    return [line.split()[0] for line in listing.splitlines() if line.startswith("  ") and not line.startswith("   ")]
