@@ -169,7 +169,7 @@ class Site(Model):
                         raise rule_error(f"router.{field}.{index}", f"{', '.join(map(shown, unknown))} is not in models "
                                          "(generalSettings.storeModelInDb is false, so no model comes from the UI)")
         if self.keycloak.proxy_admin and self.keycloak.claims.user_id != "sub":
-            raise rule_error("keycloak.claims.userId", f"'{self.keycloak.claims.user_id}': LiteLLM compares "
+            raise rule_error("keycloak.claims.userId", f"{shown(self.keycloak.claims.user_id)}: LiteLLM compares "
                              "PROXY_ADMIN_ID (the Keycloak id of keycloak.proxyAdmin) with this claim, so it must be "
                              "'sub'; or set keycloak.proxyAdmin: null")
         self._serving_rules()

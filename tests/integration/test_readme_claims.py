@@ -42,7 +42,7 @@ from tests.listener import ThreadedListener
 from tests.servers import KeycloakServer, PostgresServer, SeaweedServer, free_port
 
 CERT_LIMIT = 64_000  # the README's "64 kB for a certificate"
-BOOTSTRAP_KEYS = ("CLIENT_SECRET", "DATABASE_URL", "S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY")
+BOOTSTRAP_KEYS = ("CLIENT_SECRET", "DATABASE_URL", "PROXY_ADMIN_ID", "S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY")
 # These claims are not about time: a whole step's requests get a bound a loaded 2-core machine never reaches.
 NO_HURRY = ("--timeout", "120")
 
