@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from generator.model import DnsLabel, Model
+from generator.model.gitops import ArgoDestination
 
 SETTINGS_FILE = "platform.yaml"
 PLATFORM_DIR = "platform"  # the repository-level inputs: the credential's sops file, the engines' certificate
@@ -34,13 +35,45 @@ class SealedSecrets(Model):
         f"docker.io/bitnami/sealed-secrets-controller:{SEALED_SECRETS_VERSION}")
 
 
+class ClusterArgoCd(Model):
+    # where Argo CD sends this cluster's sites and platform: the cluster's own Argo CD by default, or a
+    # cluster a hub's Argo CD knows by name or server (the credentials stay in that Argo CD, never in the tree)
+    destination: ArgoDestination = ArgoDestination()
+
+
+class Cluster(Model):
+    """One cluster of the fleet: how Argo CD reaches it and what its platform layer installs."""
+
+    argocd: ClusterArgoCd = ClusterArgoCd()
+    sealed_secrets: SealedSecrets | None = None  # default: the repository's sealedSecrets
+
+
+DEFAULT_CLUSTER = "default"  # the one cluster of a repository whose platform.yaml names none
+
+
 class PlatformSettings(Model):
     sealed_secrets: SealedSecrets = SealedSecrets()
     # sealed: platform/git.sops.yaml holds the engines' git credential, sealed into the tree;
     # external: the Secrets are made by hand or by `flux bootstrap` (doctor --cluster checks they exist)
     git_credential: Literal["sealed", "external"] = "sealed"
+    # the clusters a site may name (`cluster:`); with more than one, each gets its own entry points under
+    # deploy/clusters/<name>/ (render/fleet.py). None named: one cluster, "default", today's layout.
+    clusters: dict[DnsLabel, Cluster] = {}
+
+    def cluster_names(self) -> list[str]:
+        return list(self.clusters) or [DEFAULT_CLUSTER]
+
+    @property
+    def multi_cluster(self) -> bool:
+        return len(self.clusters) > 1
+
+    def cluster(self, name: str | None) -> Cluster:
+        return self.clusters.get(name or "", Cluster())
+
+    def sealed_secrets_of(self, name: str | None) -> SealedSecrets:
+        return self.cluster(name).sealed_secrets or self.sealed_secrets
 
 
-def platform_namespaces(settings: PlatformSettings) -> tuple[str, ...]:
+def platform_namespaces(settings: PlatformSettings, cluster: str | None = None) -> tuple[str, ...]:
     """Where the platform's objects go, besides the engines' own namespaces."""
-    return (settings.sealed_secrets.namespace,)
+    return (settings.sealed_secrets_of(cluster).namespace,)

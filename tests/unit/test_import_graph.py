@@ -37,7 +37,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the loader: every input read and checked", ("generator.loader",)),
     ("sealing", ("generator.secrets.sealing", "generator.secrets.credential")),
     ("the render's steps: survey, platform, validate", (
-        "generator.render_cache", "generator.validate_cache", "generator.validate", "generator.platform_tree")),
+        "generator.render_cache", "generator.validate_cache", "generator.validate_conflicts", "generator.validate",
+        "generator.platform_tree")),
     ("the render", ("generator.rendering",)),
     ("the commands", (
         "generator.status", "generator.scaffold", "generator.cluster_diff", "generator.cluster_doctor",
