@@ -28,14 +28,16 @@ def site() -> None:
 @click.option("--controller-name", default="sealed-secrets-controller", show_default=True, help="With --fetch-cert.")
 @click.option("--controller-namespace", default="kube-system", show_default=True, help="With --fetch-cert.")
 @click.option("--wave", type=click.IntRange(0, 100), default=0, show_default=True, help="rollout.wave")
+@click.option("--cluster", metavar="NAME", help="The cluster that runs the site (one platform.yaml names).")
 @click.pass_context
 def site_new(ctx: click.Context, name: str, domain: str, source: str | None, recipients: tuple[str, ...],
-             cert: Path | None, fetch_cert: bool, controller_name: str, controller_namespace: str, wave: int) -> None:
+             cert: Path | None, fetch_cert: bool, controller_name: str, controller_namespace: str, wave: int,
+             cluster: str | None) -> None:
     """Write sites/NAME/site.yaml, its .sops.yaml rule, certificate and secrets, then render it."""
     from generator.scaffold import NewSite, run_site_new
 
     ctx.exit(run_site_new(repo_of(ctx), NewSite(name, domain, source, recipients, cert, fetch_cert, wave,
-                                                controller=(controller_name, controller_namespace))))
+                                                controller=(controller_name, controller_namespace), cluster=cluster)))
 
 
 @site.command("remove")
