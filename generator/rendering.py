@@ -14,6 +14,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
+from generator.conflicts import check_conflicts
 from generator.errors import GeneratorError
 from generator.layout import BASE_DIR, CLUSTERS_DIR, FLEET_DIR, ROOT_KUSTOMIZATION, ClusterDirs, Repo, site_output_dirs
 from generator.loader import load_platform, load_site_for_engines, load_site_to_render, place_site, with_git_access
@@ -22,7 +23,6 @@ from generator.platform import PlatformSettings, platform_namespaces
 from generator.platform_tree import platform_files
 from generator.progress import Progress
 from generator.render import render_base, render_site
-from generator.render.conflicts import check_conflicts
 from generator.render.fleet import ClusterLayer, render_clusters
 from generator.render.platform import PLATFORM_DIR, platform_engines
 from generator.render_cache import RenderCache, Survey, orphans, survey
@@ -189,14 +189,6 @@ def _tree(repo: Repo, rendered: dict[str, SiteRender], fleet: dict[str, FleetEnt
         dirs.extend(orphans(repo, set(fleet)))
     files.update(_cluster_layers(repo, dict(sorted(fleet.items())), settings, seal=seal, stale=stale))
     return Scope(tuple(sorted({*dirs, FLEET_DIR, PLATFORM_DIR, CLUSTERS_DIR})), (ROOT_KUSTOMIZATION,)), files
-
-
-def check_fleet_conflicts(repo: Repo) -> None:
-    """What ``validate --all`` checks of the site files before it builds: no two sites of one cluster claim one
-    object (exit 2), read as the render reads them (the recorded fleet entries, else the site files)."""
-    settings = load_platform(repo)
-    fleet = _fleet_entries(repo, repo.site_names(), RenderCache(repo).fleet_entry, settings)
-    check_conflicts(fleet, multi=settings.multi_cluster)
 
 
 def _cluster_layers(repo: Repo, fleet: dict[str, FleetEntry], settings: PlatformSettings, *, seal: bool,

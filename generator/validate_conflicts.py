@@ -10,8 +10,50 @@ from pathlib import Path
 
 import yaml
 
+from generator.conflicts import Claimant, check_conflicts
 from generator.errors import UsageError
-from generator.layout import CLUSTERS_DIR
+from generator.layout import CLUSTERS_DIR, Repo
+
+
+def check_site_files(repo: Repo) -> None:
+    """What ``validate --all`` checks of the site files before it builds (generator/conflicts.py, exit 2): read
+    from the render cache's records, without the site model; a site changed since its render is read from its
+    file, as the render would read it."""
+    import json
+
+    from generator.render_cache import RenderCache
+
+    cache = RenderCache(repo)
+    claimants: dict[str, Claimant] = {}
+    stale: list[str] = []
+    for name in repo.site_names():
+        recorded = cache.fleet_entry(name)
+        try:
+            claimants[name] = Claimant.from_record(json.loads(recorded)) if recorded else None  # type: ignore[assignment]
+        except (ValueError, KeyError, TypeError):
+            pass
+        if claimants.get(name) is None:
+            stale.append(name)
+    if stale:  # the site model, only for the sites changed since their render
+        from generator.loader import load_platform, load_site_for_engines
+
+        settings = load_platform(repo)
+        claimants.update({name: Claimant.of(load_site_for_engines(repo, name, settings).fleet_entry())
+                          for name in stale})
+    check_conflicts(claimants, multi=_several_clusters(repo))
+
+
+def _several_clusters(repo: Repo) -> bool:
+    """platform.yaml names more than one cluster (read plainly: a broken file is the render's to name)."""
+    from generator.inputs import read_input, safe_load_limited
+
+    path = repo.root / "platform.yaml"
+    try:
+        doc = safe_load_limited(read_input(path, "platform.yaml", root=repo.root), "platform.yaml") if path.is_file() else {}
+    except UsageError:
+        return False
+    clusters = doc.get("clusters") if isinstance(doc, dict) else None
+    return isinstance(clusters, dict) and len(clusters) > 1
 
 
 def objects_of(docs: list[dict]) -> list[list[str]]:
