@@ -35,11 +35,18 @@ def check_site_files(repo: Repo) -> None:
         if claimants.get(name) is None:
             stale.append(name)
     if stale:  # the site model, only for the sites changed since their render
+        from generator.errors import GeneratorError
         from generator.loader import load_platform, load_site_for_engines
 
-        settings = load_platform(repo)
-        claimants.update({name: Claimant.of(load_site_for_engines(repo, name, settings).fleet_entry())
-                          for name in stale})
+        try:
+            settings = load_platform(repo)
+        except GeneratorError:
+            return  # the render names it; validate checks the rendered tree
+        for name in stale:
+            try:
+                claimants[name] = Claimant.of(load_site_for_engines(repo, name, settings).fleet_entry())
+            except GeneratorError:
+                continue  # an invalid site file is the render's to name; its rendered objects are compared below
     check_conflicts(claimants, multi=_several_clusters(repo))
 
 
