@@ -19,21 +19,17 @@ def check_site_files(repo: Repo) -> None:
     """What ``validate --all`` checks of the site files before it builds (generator/conflicts.py, exit 2): read
     from the render cache's records, without the site model; a site changed since its render is read from its
     file, as the render would read it."""
-    import json
-
     from generator.render_cache import RenderCache
 
     cache = RenderCache(repo)
     claimants: dict[str, Claimant] = {}
     stale: list[str] = []
     for name in repo.site_names():
-        recorded = cache.fleet_entry(name)
-        try:
-            claimants[name] = Claimant.from_record(json.loads(recorded)) if recorded else None  # type: ignore[assignment]
-        except (ValueError, KeyError, TypeError):
-            pass
-        if claimants.get(name) is None:
+        found = _recorded(cache.fleet_entry(name))
+        if found is None:
             stale.append(name)
+        else:
+            claimants[name] = found
     if stale:  # the site model, only for the sites changed since their render
         from generator.errors import GeneratorError
         from generator.loader import load_platform, load_site_for_engines
@@ -48,6 +44,15 @@ def check_site_files(repo: Repo) -> None:
             except GeneratorError:
                 continue  # an invalid site file is the render's to name; its rendered objects are compared below
     check_conflicts(claimants, multi=_several_clusters(repo))
+
+
+def _recorded(entry: str | None) -> Claimant | None:
+    import json
+
+    try:
+        return Claimant.from_record(json.loads(entry)) if entry else None
+    except (ValueError, KeyError, TypeError):
+        return None  # a record of another shape: read from the site file
 
 
 def _several_clusters(repo: Repo) -> bool:
