@@ -230,3 +230,31 @@ def test_a_site_that_does_not_fit_its_clusters_exits_2(tmp_path: Path, platform:
     else:
         assert result.err == message
     assert not any((tmp_path / rel).exists() for rel in OUTPUT_ROOTS)
+
+
+def test_site_new_copied_from_prod_takes_a_namespace_of_its_own_on_the_same_cluster(tmp_path: Path) -> None:
+    """The issue's new user: a staging site copied from prod. On prod's cluster it gets a namespace of its own
+    (prod's would be refused); on another cluster it keeps prod's."""
+    from tests.keys import age_key, sealing_pair
+
+    key = age_key()
+    cert, _ = sealing_pair(tmp_path / "keys")
+    root = tmp_path / "repo"
+    build_file_tree(root, {"platform.yaml": TWO_CLUSTERS, "sites/.keep": ""})
+    env = {"SOPS_AGE_KEY": key.identity}
+
+    def new(name: str, *args: str) -> dict:
+        made = generator(root, "site", "new", name, "--domain", f"{name}.example.org", "--age-recipient",
+                         key.recipient, "--cert", str(cert), *args, env=env)
+        assert made.code == 0, made.text
+        return yaml.safe_load((root / f"sites/{name}/site.yaml").read_text())
+
+    assert new("prod", "--cluster", "prod")["namespace"] == "litellm"
+    assert new("staging", "--from", "prod")["namespace"] == "litellm-staging"  # prod's cluster, as copied
+    elsewhere = new("eu", "--from", "prod", "--cluster", "staging")
+    assert (elsewhere["namespace"], elsewhere["cluster"]) == ("litellm", "staging")
+    fresh = new("lab", "--cluster", "prod")  # from the template: its default namespace is prod's
+    assert (fresh["namespace"], fresh["cluster"]) == ("litellm-lab", "prod")
+    assert generator(root, "validate", "--all", env=env).code == 0
+    assert {d["metadata"]["name"] for d in _docs(root / "deploy/clusters/staging/flux")
+            if d["kind"] == "GitRepository"} == {"litellm-eu"}
