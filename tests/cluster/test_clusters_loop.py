@@ -189,3 +189,89 @@ def test_a_site_moved_to_the_other_cluster_is_pruned_from_the_first_and_created_
         assert one.api.get("Deployment", "litellm", f"litellm-{name}") is not None, "the other site of one stays"
     assert two.api.get("Deployment", "litellm", "litellm-dos") is not None
     assert _fleet_applied(one, revision) is not None and _fleet_applied(two, revision) is not None
+
+
+# -- a hub: one Argo CD (the session's, on cluster one) sends each cluster's sites to it by destination --------------
+
+HUB_PLATFORM = """\
+clusters:
+  one:
+    sealedSecrets: {install: false}
+  two:
+    argocd: {destination: {name: two}}
+    sealedSecrets: {install: false}
+"""
+HUB_SITES = {"hubone": "one", "hubtwo": "two"}
+
+
+def _cluster_secret(two: ControlPlane) -> dict:
+    """What `argocd cluster add` leaves in the hub: cluster two's address and credentials, never in the tree."""
+    import base64
+    import json
+
+    assert two.pki is not None
+    read = lambda path: base64.b64encode(path.read_bytes()).decode()  # noqa: E731
+    config = {"tlsClientConfig": {"caData": read(two.pki.ca), "certData": read(two.pki.cert("admin")),
+                                  "keyData": read(two.pki.key("admin"))}}
+    return {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "cluster-two", "namespace": "argocd",
+                         "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+            "type": "Opaque", "stringData": {"name": "two", "server": two.server, "config": json.dumps(config)}}
+
+
+@pytest.fixture(scope="module")
+def hub(fleet: dict, cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    import yaml
+
+    from tests.cluster.argocd_loop import application, argocd_site_yaml, explain_app, publish_routes, synced_at
+
+    two: ControlPlane = fleet["clusters"]["two"]
+    work = tmp_path_factory.mktemp("hub")
+    (work / "served").mkdir()
+    with GitServer(work / "served") as server:
+        repo = GitOpsRepo(work, server, cluster, cluster.sealing_cert(), platform=HUB_PLATFORM)
+        for name, where in HUB_SITES.items():
+            repo.add_site(name, argocd_site_yaml(name, repo.url, f"cluster: {where}\n"), cert=fleet["certs"][where])
+        repo.render()
+        revision = repo.commit("one site a cluster, through one hub")
+        cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(_cluster_secret(two)))
+        t0 = time.monotonic()
+        for name in ("one", "two"):  # both entries registered with the hub's Argo CD
+            cluster.kubectl("apply", "-k", str(repo.root / f"deploy/clusters/{name}/argocd-entry"))
+        targets = {"hubone": cluster, "hubtwo": two}
+
+        def synced(name: str) -> dict | None:
+            publish_routes(targets[name], f"litellm-{name}")  # the Gateway controller's part, on that cluster
+            app = application(cluster, f"litellm-{name}")
+            return app if synced_at(app, revision) else None
+
+        apps = {name: wait_for(lambda name=name: synced(name), CONVERGE_SECONDS, f"litellm-{name} Synced and Healthy",
+                               lambda name=name: explain_app(cluster, f"litellm-{name}")) for name in HUB_SITES}
+        print(f"the hub synced one site into each cluster {time.monotonic() - t0:.1f} s after both entries were applied")
+        try:
+            yield {"repo": repo, "apps": apps, "targets": targets}
+        finally:
+            cluster.kubectl("-n", "argocd", "delete", "application", "litellm-fleet-one", "litellm-fleet-two",
+                            "--ignore-not-found", "--wait=false")
+            wait_for(lambda: all(application(cluster, f"litellm-{n}") is None for n in HUB_SITES), CONVERGE_SECONDS,
+                     "the hub's Applications removed")
+            cluster.kubectl("-n", "argocd", "delete", "secret", "cluster-two", "--ignore-not-found")
+
+
+def test_a_hub_argocd_sends_each_clusters_sites_by_destination(hub: dict, fleet: dict) -> None:
+    """One Argo CD holds both clusters' entries; the tree names cluster two only (destination name: two), its
+    credentials are the hub's cluster Secret. Each site lands on its cluster only."""
+    repo: GitOpsRepo = hub["repo"]
+    one, two = fleet["clusters"]["one"], fleet["clusters"]["two"]
+    assert hub["apps"]["hubtwo"]["spec"]["destination"] == {"name": "two", "namespace": "litellm-hubtwo"}
+    assert hub["apps"]["hubone"]["spec"]["project"] == "litellm-one"
+    assert hub["apps"]["hubtwo"]["spec"]["project"] == "litellm-two"
+    for name, where in HUB_SITES.items():
+        here, other = (one, two) if where == "one" else (two, one)
+        deployment = here.api.get("Deployment", "litellm", f"litellm-{name}")
+        assert condition(deployment, "Available")["status"] == "True", name
+        secret = here.api.get("Secret", "litellm-secrets", f"litellm-{name}")
+        assert secret is not None, f"{name}: unsealed by cluster {where}'s controller"
+        assert other.api.get("Namespace", f"litellm-{name}") is None, f"{name} reached the other cluster"
+    tree = "\n".join(p.read_text() for p in repo.root.rglob("*.yaml") if ".git" not in p.parts)
+    assert fleet["clusters"]["two"].server not in tree and "certData" not in tree, "no cluster credential in the tree"
