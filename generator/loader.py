@@ -153,9 +153,10 @@ def place_site(repo: Repo, name: str, site: Site, settings: PlatformSettings, te
     cluster = site.cluster or (names[0] if len(names) == 1 else None)
     if cluster not in names:
         shown, line = _site_line(repo, name, text, ("cluster",))
-        problem = (f"cluster {site.cluster!r} is not one platform.yaml names" if site.cluster else
-                   "platform.yaml names several clusters: say which one runs the site")
-        raise SiteError(shown, f"{problem} (clusters: {', '.join(names)})", field="cluster", line=line)
+        problem = (f"cluster {site.cluster!r} is not one platform.yaml names (clusters: {', '.join(names)}); add it "
+                   "under clusters: in platform.yaml, or fix the name" if site.cluster else
+                   f"platform.yaml names several clusters: say which one runs the site (clusters: {', '.join(names)})")
+        raise SiteError(shown, problem, field="cluster", line=line)
     argo = site.gitops.argocd
     own = "destination" in argo.model_fields_set
     wanted = settings.cluster(cluster).argocd.destination

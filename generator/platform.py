@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from generator.model import DnsLabel, Model
 from generator.model.gitops import ArgoDestination
@@ -59,6 +59,14 @@ class PlatformSettings(Model):
     # the clusters a site may name (`cluster:`); with more than one, each gets its own entry points under
     # deploy/clusters/<name>/ (render/fleet.py). None named: one cluster, "default", today's layout.
     clusters: dict[DnsLabel, Cluster] = {}
+
+    @field_validator("clusters", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        """A list of clusters, each with its ``name``, reads as the mapping by name."""
+        if isinstance(value, list) and all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in value):
+            return {c["name"]: {k: v for k, v in c.items() if k != "name"} for c in value}
+        return value
 
     def cluster_names(self) -> list[str]:
         return list(self.clusters) or [DEFAULT_CLUSTER]

@@ -85,8 +85,19 @@ def test_two_sites_sharing_a_namespace_on_one_cluster_exit_2_and_nothing_is_writ
         assert fingerprint(tmp_path) == before, args
 
 
-def test_the_same_two_sites_on_two_clusters_render_one_entry_per_cluster(tmp_path: Path) -> None:
-    build_file_tree(tmp_path, {"platform.yaml": TWO_CLUSTERS,
+TWO_CLUSTERS_LISTED = """\
+gitCredential: external
+clusters:
+  - name: prod
+  - name: staging
+    argocd: {destination: {name: staging}}
+    sealedSecrets: {install: false}
+"""
+
+
+@pytest.mark.parametrize("platform", [TWO_CLUSTERS, TWO_CLUSTERS_LISTED], ids=["by name", "listed"])
+def test_the_same_two_sites_on_two_clusters_render_one_entry_per_cluster(tmp_path: Path, platform: str) -> None:
+    build_file_tree(tmp_path, {"platform.yaml": platform,
                                "sites/prod/site.yaml": _site("litellm", "cluster: prod\n"),
                                "sites/staging/site.yaml": _site("litellm", "cluster: staging\n"),
                                "sites/canary/site.yaml": _site("llm-canary", "cluster: prod\nrollout: {wave: 1}\n")})
@@ -204,12 +215,14 @@ def test_a_cluster_wide_object_of_two_sites_on_one_cluster_exits_2(tmp_path: Pat
 
 @pytest.mark.parametrize(("platform", "sites", "message"), [
     (TWO_CLUSTERS, {"a": "cluster: nowhere\n"},
-     "error: sites/a/site.yaml:5: cluster: cluster 'nowhere' is not one platform.yaml names (clusters: prod, staging)\n"),
+     "error: sites/a/site.yaml:5: cluster: cluster 'nowhere' is not one platform.yaml names (clusters: prod, staging); "
+     "add it under clusters: in platform.yaml, or fix the name\n"),
     (TWO_CLUSTERS, {"a": ""},
      "error: sites/a/site.yaml:1: cluster: platform.yaml names several clusters: say which one runs the site "
      "(clusters: prod, staging)\n"),
     ("gitCredential: external\n", {"a": "cluster: prod\n"},
-     "error: sites/a/site.yaml:5: cluster: cluster 'prod' is not one platform.yaml names (clusters: default)\n"),
+     "error: sites/a/site.yaml:5: cluster: cluster 'prod' is not one platform.yaml names (clusters: default); "
+     "add it under clusters: in platform.yaml, or fix the name\n"),
     (TWO_CLUSTERS, {"a": "cluster: staging\ngitops:\n  argocd: {destination: {server: https://10.0.0.1:6443}}\n"},
      None),
     ("gitCredential: external\n", {"fleet": ""},
