@@ -20,7 +20,7 @@ from generator.model.base import (
 from generator.model.scheduling import PodSettings
 from generator.model.workload import (
     DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG, DIGEST_RE, DOCKER_HUB, IMAGE_REPO_RE, MIN_LITELLM_VERSION, TAG_RE,
-    VERSION_RE, Hpa, Image, Migration, Pdb, Persistence, ResourceList, Resources, WaitFor, image_registry,
+    VERSION_RE, Backup, Hpa, Image, Migration, Pdb, Persistence, ResourceList, Resources, WaitFor, image_registry,
 )
 from generator.model.routing import (
     DEFAULT_GATEWAY_PROXY_NAMESPACE, DEFAULT_INGRESS_CONTROLLER_NAMESPACE, Cidr, Egress, ExternalBlock, GatewayRef,

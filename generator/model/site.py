@@ -18,7 +18,9 @@ from generator.model.proxy import (EnvFrom, ExternalSecretKey, GeneralSettings, 
 from generator.model.routing import NetworkPolicy, Routing
 from generator.model.scheduling import PodSettings
 from generator.model.serving import LICENSE_KEY, Callbacks, Drain, JwtAuth, Metrics, Redis, serving_env_names
-from generator.model.workload import Hpa, Image, Migration, Pdb, Persistence, Resources, WaitFor
+from generator.model.workload import (BACKUP_IMAGE_NAME, DOCKER_HUB, UPSTREAM_BACKUP_IMAGE, UPSTREAM_IMAGE_FOLDER,
+                                      Backup, image_registry, Hpa, Image, Migration, Pdb, Persistence,
+                                      Resources, WaitFor)
 
 
 class Bootstrap(Model):
@@ -89,6 +91,7 @@ class Site(Model):
     network_policy: NetworkPolicy = NetworkPolicy()
     wait_for: WaitFor = WaitFor()
     migration: Migration = Migration()
+    backup: Backup = Backup()
     rollout: Rollout = Rollout()
     persistence: Persistence = Persistence()
     secrets: Secrets = Secrets()
@@ -207,6 +210,23 @@ class Site(Model):
     @property
     def wait_image(self) -> str:
         return self.wait_for.image or self.image.reference
+
+    @property
+    def backup_enabled(self) -> bool:
+        """The dump goes to the cache bucket: no bucket (cache off), no backup."""
+        return self.backup.enabled and self.cache.enabled
+
+    @property
+    def backup_image(self) -> str:
+        """pg_dump's image: by default postgres:18-alpine from the registry folder the LiteLLM image comes from."""
+        if self.backup.image:
+            return self.backup.image
+        if image_registry(self.image.repository) in DOCKER_HUB:
+            return f"docker.io/library/{BACKUP_IMAGE_NAME}"
+        folder = self.image.repository.rsplit("/", 1)[0]
+        if folder == UPSTREAM_IMAGE_FOLDER:  # no mirror: PostgreSQL 18's client from the same registry
+            return UPSTREAM_BACKUP_IMAGE
+        return f"{folder}/{BACKUP_IMAGE_NAME}"
 
     @property
     def traffic_namespace(self) -> str:

@@ -94,7 +94,7 @@ def test_json_rows_without_an_age_key_and_writing_nothing(fleet: Path) -> None:
     assert result.code == 0 and result.err == "", result.text
     assert json.loads(result.out) == [ALPHA, BETA]
     assert [list(row) for row in json.loads(result.out)] == [list(ALPHA)] * 2  # stable key order
-    assert status(fleet).out == result.out  # not a terminal: JSON by default
+    assert status(fleet).out == status(fleet, "--output", "table").out  # piped too: the table, as kubectl (issue 28)
     assert snapshot(fleet) == before
 
 
