@@ -143,10 +143,12 @@ def fingerprint(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def own_domain(site_yaml: str, index: int) -> str:
-    """The prod site on its own domain; the fleet shares one GitOps repository (render requires it)."""
+    """The prod site on its own domain and namespace; the fleet shares one GitOps repository (render requires it)."""
     head, sep, rest = site_yaml.partition("\ngitops:\n")
     repo_part, sep2, tail = rest.partition("\n\n")
     mine = lambda text: text.replace("example.com", f"s{index}.example.com")  # noqa: E731
+    # a namespace of its own: two sites of one cluster on one namespace are refused (issue 27)
+    head = head.replace("\nnamespace: litellm\n", f"\nnamespace: litellm-s{index}\n")
     return mine(head) + sep + repo_part + sep2 + mine(tail)
 
 
