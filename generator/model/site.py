@@ -61,6 +61,8 @@ class Site(Model):
     domain: Hostname
     hostname: Hostname | None = None  # default litellm.<domain>
     namespace: DnsLabel = "litellm"
+    # the cluster platform.yaml names that runs the site (its `clusters`); default: the one cluster there is
+    cluster: DnsLabel | None = None
     image: Image = Image()
     replicas: Annotated[int, Field(ge=0, le=100)] = 1
     resources: Resources = Resources()
@@ -282,8 +284,8 @@ class Site(Model):
         return keys
 
     def fleet_entry(self) -> "FleetEntry":
-        return FleetEntry.model_construct(namespace=self.namespace, gitops=self.gitops, rollout=self.rollout,
-                                          secrets=self.secrets)
+        return FleetEntry.model_construct(namespace=self.namespace, cluster=self.cluster, gitops=self.gitops,
+                                          rollout=self.rollout, secrets=self.secrets)
 
 
 class FleetEntry(Model):
@@ -292,6 +294,7 @@ class FleetEntry(Model):
     whole model (a tenth of the time)."""
 
     namespace: DnsLabel = "litellm"
+    cluster: DnsLabel | None = None  # as the loader placed it (loader.place_site)
     gitops: GitOps = GitOps()
     rollout: Rollout = Rollout()
     secrets: Secrets = Secrets()
