@@ -21,14 +21,14 @@ from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import AdminLogin
 from bootstrap.report import CREATED, DELETED, UNCHANGED, UPDATED, Report
 from bootstrap.vault import Vault
-from generator.errors import GeneratorError
+from generator.errors import ServiceError
 from generator.model import Site
 
 SERVICE = "bucket"
 POLICY_NAME = "litellm-cache"
 
 
-class BucketFailed(GeneratorError):
+class BucketFailed(ServiceError):
     pass
 
 
@@ -77,15 +77,16 @@ class BucketStep:
             self._access_key()
         except SSLError as exc:  # before BotoCoreError, its base
             raise BucketFailed(f"s3 at {self.endpoint}: TLS verification failed ({exc.kwargs.get('error', exc)}); set "
-                               "bootstrap.s3.caBundle to the CA file that signed its certificate") from exc
+                               "bootstrap.s3.caBundle to the CA file that signed its certificate", unreachable=True) from exc
         except EndpointConnectionError as exc:
-            raise BucketFailed(f"s3 at {self.endpoint}: unreachable ({exc})") from exc
+            raise BucketFailed(f"s3 at {self.endpoint}: unreachable ({exc})", unreachable=True) from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise BucketFailed(f"s3 at {self.endpoint}: {exc.operation_name} failed: {error.get('Code')}: "
                                f"{error.get('Message', '')}".rstrip(": ")) from exc
         except (ReadTimeoutError, ConnectTimeoutError) as exc:
-            raise BucketFailed(f"s3 at {self.endpoint}: no answer within {self.timeout:g} s ({type(exc).__name__})") from exc
+            raise BucketFailed(f"s3 at {self.endpoint}: no answer within {self.timeout:g} s ({type(exc).__name__})",
+                               unreachable=True) from exc
         except BotoCoreError as exc:
             raise BucketFailed(f"s3 at {self.endpoint}: {exc}") from exc
 

@@ -22,6 +22,7 @@ from keycloak import KeycloakAdmin
 from keycloak.exceptions import (KeycloakAuthenticationError, KeycloakDeleteError, KeycloakError, KeycloakGetError,
                                  KeycloakPostError, raise_error_from_response)
 from requests.adapters import HTTPAdapter
+from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import RequestException, Timeout
 from urllib3.exceptions import NewConnectionError, TimeoutError as Urllib3Timeout
 
@@ -31,7 +32,7 @@ from bootstrap.keycloak_gate import AccessGate
 from bootstrap.proxy_admin import fresh_plan as proxy_admin_plan, store_proxy_admin_id
 from bootstrap.report import CREATED, UNCHANGED, UPDATED, Report
 from bootstrap.vault import Vault
-from generator.errors import GeneratorError
+from generator.errors import ServiceError
 from generator.model import Site
 
 SERVICE = "keycloak"
@@ -40,7 +41,7 @@ OPTIONAL_SCOPES = ("address", "phone", "offline_access", "microprofile-jwt")
 ROLE_FOR = {"admin_role": "proxy_admin", "user_role": "internal_user"}  # realm role -> LiteLLM role
 
 
-class KeycloakFailed(GeneratorError):
+class KeycloakFailed(ServiceError):
     pass
 
 
@@ -169,13 +170,15 @@ class KeycloakStep:
             if tls := _in_chain(exc, ssl.SSLError):
                 raise KeycloakFailed(f"keycloak at {self.url}: TLS verification failed "
                                      f"({getattr(tls, 'verify_message', None) or getattr(tls, 'reason', None) or tls}); "
-                                     "set bootstrap.keycloak.caBundle to the CA file that signed its certificate"
-                                     ) from exc
-            raise KeycloakFailed(f"keycloak at {self.url}: unreachable or failing: {_why(exc)}") from exc
+                                     "set bootstrap.keycloak.caBundle to the CA file that signed its certificate",
+                                     unreachable=True) from exc
+            raise KeycloakFailed(f"keycloak at {self.url}: unreachable or failing: {_why(exc)}",
+                                 unreachable=_in_chain(exc, RequestsConnectionError) is not None) from exc
 
     def _timed_out(self, exc: BaseException) -> "KeycloakFailed":
         cause = _timed_out(exc)
-        return KeycloakFailed(f"keycloak at {self.url}: no answer within {self.timeout:g} s ({type(cause).__name__})")
+        return KeycloakFailed(f"keycloak at {self.url}: no answer within {self.timeout:g} s ({type(cause).__name__})",
+                              unreachable=True)
 
     def run(self) -> None:
         try:

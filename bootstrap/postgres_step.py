@@ -32,14 +32,14 @@ from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import AdminLogin
 from bootstrap.report import CREATED, UNCHANGED, UPDATED, Report
 from bootstrap.vault import Vault
-from generator.errors import GeneratorError, UsageError
+from generator.errors import ServiceError, UsageError
 from generator.model import Site
 
 SERVICE = "postgres"
 SCRAM_ITERATIONS = 4096
 
 
-class PostgresFailed(GeneratorError):
+class PostgresFailed(ServiceError):
     pass
 
 
@@ -102,8 +102,9 @@ class PostgresStep:
         except psycopg.OperationalError as exc:
             if "timeout" in str(exc).lower():
                 raise PostgresFailed(f"postgres at {self.where}: no answer within {self.timeout:g} s "
-                                     f"({_first_line(exc)})") from exc
-            raise PostgresFailed(f"postgres at {self.where}: {_first_line(exc)}") from exc
+                                     f"({_first_line(exc)})", unreachable=True) from exc
+            # no SQLSTATE: the server never answered (refused, no route, TLS); with one, it refused the login
+            raise PostgresFailed(f"postgres at {self.where}: {_first_line(exc)}", unreachable=exc.sqlstate is None) from exc
 
     def run(self) -> None:
         pg = self.site.postgres

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import admin_login
-from generator.errors import GeneratorError, UsageError
+from generator.errors import ExitCode, GeneratorError, ServiceError, UsageError
 from generator.layout import Repo
 from generator.loader import load_site
 from generator.model import Site
@@ -31,10 +31,10 @@ from generator.secrets.store import SecretsFile
 from generator.tools import pg_restore
 
 
-class RestoreFailed(GeneratorError):
-    """Nothing was changed: a missing or unreadable backup, a service that could not be reached."""
+class RestoreFailed(ServiceError):
+    """Nothing was changed: a missing or unreadable backup (exit 2), a service that could not be reached (exit 3)."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)
@@ -83,14 +83,15 @@ class BackupBucket:
         try:
             return action()
         except EndpointConnectionError as exc:
-            raise RestoreFailed(f"s3 at {self.endpoint}: unreachable ({type(exc).__name__}); nothing changed") from exc
+            raise RestoreFailed(f"s3 at {self.endpoint}: unreachable ({type(exc).__name__}); nothing changed",
+                                unreachable=True) from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise RestoreFailed(f"s3 at {self.endpoint}: {what} failed: {error.get('Code')}: "
                                 f"{error.get('Message', '')}; nothing changed") from exc
         except BotoCoreError as exc:
             raise RestoreFailed(f"s3 at {self.endpoint}: {what}: {type(exc).__name__} within {self.timeout:g} s; "
-                                "nothing changed") from exc
+                                "nothing changed", unreachable=True) from exc
 
 
 class Database:
@@ -114,7 +115,8 @@ class Database:
         try:
             return psycopg.connect(**options)
         except psycopg.OperationalError as exc:
-            raise RestoreFailed(f"postgres at {self.where}: {_first_line(exc)}; nothing changed") from exc
+            raise RestoreFailed(f"postgres at {self.where}: {_first_line(exc)}; nothing changed",
+                                unreachable=exc.sqlstate is None) from exc
 
     def sessions(self, name: str) -> int | None:
         """Open sessions on ``name``; None when the database does not exist."""

@@ -16,7 +16,7 @@ class ExitCode(IntEnum):
     OK = 0
     FINDINGS = 1  # the check ran and found something: drift, a stale tree, a plaintext secret, a failed step
     USAGE = 2  # bad input: an option, an argument, a site file, a name; nothing was written
-    UNREACHABLE = 3  # a cluster could not be reached or refused the request
+    UNREACHABLE = 3  # a cluster or a service could not be reached, or did not answer in time
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -27,7 +27,8 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
                        "a tool, a write or a bootstrap step that failed",
     ExitCode.USAGE: "bad input: an option, an argument, a site file or a name; nothing was written",
     ExitCode.UNREACHABLE: "a cluster could not be reached or refused the request "
-                          "(diff, doctor --cluster, cert fetch, site new --fetch-cert)",
+                          "(diff, doctor --cluster, cert fetch, site new --fetch-cert), or a service bootstrap talks "
+                          "to could not be reached or did not answer in time (no connection, TLS, timeout)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
@@ -43,6 +44,16 @@ class GeneratorError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ServiceError(GeneratorError):
+    """A service bootstrap or restore talks to failed a request (exit 1), or was never reached: no connection, a
+    TLS handshake that failed, no answer within the timeout (``unreachable``, exit 3, as an unreachable cluster)."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        if unreachable:
+            self.exit_code = ExitCode.UNREACHABLE
 
 
 class UsageError(GeneratorError):

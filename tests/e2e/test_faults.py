@@ -120,6 +120,7 @@ def test_service_stopped_before_bootstrap(rig: Rig, service: str) -> None:
     server = _server(rig, service)
     server.stop()
     failed = rig.bootstrap()
+    assert failed.returncode == 3, failed.stderr  # errors.ExitCode.UNREACHABLE: no connection was made
     rig.assert_intact_and_converges(failed, before, server.start, ERRORS[service])
 
 
@@ -192,7 +193,7 @@ def test_hung_service_fails_within_the_timeout(rig: Rig, service: str) -> None:
         # one request, never retried: one connection, so the step fails after one --timeout, not two (a retry
         # opens a second connection; python-keycloak's token request did)
         assert len(hole.held) == 1, f"{service}: {len(hole.held)} connections to the black hole"
-    assert result.code == 1, result.text
+    assert result.code == 3, result.text  # errors.ExitCode.UNREACHABLE: no answer in time
     assert result.err.count("\n") == 1, result.err
     assert f"127.0.0.1:{hole.port}" in result.err and f"no answer within {BLACK_HOLE_TIMEOUT} s" in result.err, result.err
     # One request's bound (wall-clock, the generator's own), plus the interpreter's start-up and the rest of the

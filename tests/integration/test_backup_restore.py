@@ -213,7 +213,7 @@ def test_a_missing_or_corrupt_backup_or_an_unreachable_bucket_changes_nothing(wo
                       f"error: s3://{BUCKET}/{PREFIX}29970101T000000Z-before-v9.9.9.dump: not a readable pg_dump archive ("),
         "damaged data": (("--from", "29980101T000000Z-before-v9.9.9.dump"),
                          f"error: s3://{BUCKET}/{PREFIX}29980101T000000Z-before-v9.9.9.dump: not a readable pg_dump "
-                         "archive (pg_restore --list exit "),
+                         "archive ("),  # pg_restore's own words depend on where the flipped bytes fall
         "reads, but fails to apply": (("--from", "29960101T000000Z-before-v9.9.9.dump"),
                                       f"error: s3://{BUCKET}/{PREFIX}29960101T000000Z-before-v9.9.9.dump: pg_restore "
                                       "failed (could not execute query: ERROR:  permission denied to create extension "
@@ -239,7 +239,7 @@ def test_a_missing_or_corrupt_backup_or_an_unreachable_bucket_changes_nothing(wo
     world.site_file(bootstrap={"s3": {"endpoint": f"http://127.0.0.1:{free_port()}"}})
     started = time.monotonic()
     closed = world.run("restore", "--site", SITE, "--timeout", "3")
-    assert closed.code == 2 and closed.err.startswith("error: s3 at http://127.0.0.1:"), closed.text
+    assert closed.code == 3 and closed.err.startswith("error: s3 at http://127.0.0.1:"), closed.text  # unreachable
     assert len(closed.err.strip().splitlines()) == 1 and "unreachable" in closed.err, closed.err
     assert time.monotonic() - started < 60 and world.databases() == databases
     assert not world.secrets_shown(closed.text)
