@@ -57,14 +57,14 @@ def site_text(repo: Repo, request: NewSite) -> str:
     if request.source:
         repo.check_site_name(request.source)
         return _copy(repo, request)
-    git = _fleet_git(repo)
+    git = fleet_git(repo)
     env = Environment(loader=PackageLoader("generator", "templates/site"), undefined=StrictUndefined,
                       keep_trailing_newline=True, autoescape=False)
     return env.get_template("site.yaml.j2").render(name=request.name, domain=request.domain, tag=DEFAULT_IMAGE_TAG,
                                                    wave=request.wave, **git)
 
 
-def _fleet_git(repo: Repo) -> dict[str, Any]:
+def fleet_git(repo: Repo) -> dict[str, Any]:
     """The repository the fleet's sites read (one per fleet: render/fleet.py), else the defaults."""
     from generator.loader import load_site
 
@@ -131,7 +131,7 @@ def run_site_new(repo: Repo, request: NewSite, out: TextIO = sys.stdout) -> int:
                 cert_fetch(repo, request.name, *request.controller, out)
             else:
                 cert_import(repo, request.name, cert, out)
-        _sops_rule(repo, request, out)
+        sops_rule(repo, request, out)
         secrets_init(repo, request.name, out)
         code = run_render(repo, RenderRequest((request.name,)), out)
         if code != 0:
@@ -166,7 +166,7 @@ def _cert_file(repo: Repo, request: NewSite) -> Path | None:
                      "kubeconfig context), or --from a site that has one")
 
 
-def _sops_rule(repo: Repo, request: NewSite, out: TextIO) -> None:
+def sops_rule(repo: Repo, request: NewSite, out: TextIO) -> None:
     """The site's own creation rule, first (sops takes the first rule that matches), the others untouched."""
     path = repo.root / SOPS_CONFIG
     yaml = YAML()

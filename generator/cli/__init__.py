@@ -21,7 +21,7 @@ import click
 from generator import __version__
 from generator.cli.cluster import bootstrap, diff, doctor
 from generator.cli.secrets import cert, secrets
-from generator.cli.sites import ci, site
+from generator.cli.sites import adopt, ci, site
 from generator.cli.tree import audit, render, schema, status, validate
 from generator.errors import GeneratorError
 
@@ -37,7 +37,7 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
     ctx.obj["repo"] = repo
 
 
-for command in (render, validate, doctor, schema, status, ci, site, secrets, cert, bootstrap, diff, audit):
+for command in (render, validate, doctor, schema, status, ci, site, adopt, secrets, cert, bootstrap, diff, audit):
     cli.add_command(command)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from generator.model.base import DnsLabel, EnvName, Hostname, Model, refuse_duplicates, rule_error
+from generator.model.base import HOSTNAME_RE, DnsLabel, EnvName, Hostname, Model, refuse_duplicates, rule_error
 from generator.model.data import S3, BootstrapPostgres, BootstrapS3, Cache, Postgres
 from generator.model.destinations import external_destinations
 from generator.model.gitops import Discovery, GitOps, Rollout, Secrets
@@ -18,7 +18,7 @@ from generator.model.proxy import (EnvFrom, ExternalSecretKey, GeneralSettings, 
 from generator.model.routing import NetworkPolicy, Routing
 from generator.model.scheduling import PodSettings
 from generator.model.serving import LICENSE_KEY, Callbacks, Drain, JwtAuth, Metrics, Redis, serving_env_names
-from generator.model.workload import Hpa, Image, Migration, Pdb, Persistence, Resources, WaitFor
+from generator.model.workload import MIRROR_IMAGE, Hpa, Image, Migration, Pdb, Persistence, Resources, WaitFor
 
 
 class Bootstrap(Model):
@@ -100,6 +100,20 @@ class Site(Model):
     drain: Drain = Drain()
     callbacks: Callbacks = Callbacks()
     metrics: Metrics = Metrics()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _thinkube_mirror(cls, data: Any) -> Any:  # noqa: ANN401
+        """image.repository defaults to Thinkube's Harbor of the site's domain: registry.<domain>."""
+        if not isinstance(data, dict) or not isinstance(data.get("domain"), str) or not HOSTNAME_RE.match(data["domain"]):
+            return data
+        image = data.get("image")
+        mirror = MIRROR_IMAGE.format(domain=data["domain"])
+        if image is None:
+            return {**data, "image": {"repository": mirror}}
+        if isinstance(image, dict) and image.get("repository") is None:
+            return {**data, "image": {**image, "repository": mirror}}
+        return data
 
     @field_validator("models")
     @classmethod
