@@ -24,6 +24,7 @@ from generator.model import Site
 # match on Update entries), so fields the tree leaves out are removed by its apply.
 FLUX_TAKES_OVER = ("kubectl", "before-first-apply")
 MANAGED = "sealedsecrets.bitnami.com/managed"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,17 @@ def takeover_steps(originals: Originals, site: Site) -> list[Step]:
 def _deployment(originals: Originals, site: Site, kubectl: str) -> list[Step]:
     managers = originals.managers
     others = [m for m in managers or () if not m.startswith(FLUX_TAKES_OVER)]
+    # Argo CD applies client-side: a three-way merge against kubectl's last-applied annotation removes what the
+    # original applied and the tree does not set; without that annotation (kubectl create) the fields stay
+    applied = bool(originals.deployment.get("metadata", "annotations", LAST_APPLIED))
     orphan = f"{kubectl} delete deployment {DEPLOYMENT} --cascade=orphan"
-    if managers is not None and not others and site.gitops.flux.enabled and not site.gitops.argocd.enabled:
+    if managers is not None and not others and (applied or not site.gitops.argocd.enabled):
         return []
-    if managers is not None and not others:
-        why = "Argo CD applies client-side: fields only the old last-applied annotation names are removed, others stay"
-    elif others:
+    if others:
         why = (f"fields written by {', '.join(others)} stay merged into the pod under the engine's apply (the "
                "playbooks' init containers, command and volumes)")
+    elif managers is not None:
+        why = "created without kubectl's last-applied annotation: Argo CD's client-side apply would keep its fields"
     else:
         why = ("the source does not show who wrote its fields (kubectl get --show-managed-fields): a manager the "
                "engine does not take over (Ansible's OpenAPI-Generator) keeps the playbooks' init containers, "

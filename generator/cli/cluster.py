@@ -34,8 +34,12 @@ def doctor(ctx: click.Context, as_json: bool, live: bool, context: str | None, k
         else:
             for check in checks:
                 click.echo(check.line())
-            failed = sum(c.status != "ok" for c in checks)
-            click.echo(f"{len(checks) - failed} ok, {failed} to fix" if failed else f"all {len(checks)} checks ok")
+            failed = sum(c.status not in ("ok", "warn") for c in checks)
+            warned = sum(c.status == "warn" for c in checks)
+            ok = len(checks) - failed - warned
+            note = f", {warned} warning(s)" if warned else ""
+            click.echo(f"{ok} ok, {failed} to fix{note}" if failed else
+                       f"all {ok} checks ok{note}" if warned else f"all {len(checks)} checks ok")
         ctx.exit(0 if healthy else 1)
     elif context or kubeconfig or sites:
         raise click.UsageError("--context, --kubeconfig and --site go with --cluster")

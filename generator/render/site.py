@@ -329,8 +329,12 @@ def hpa(site: Site) -> dict[str, Any]:
     return doc
 
 
+# The claim's data outlives the tree: neither engine deletes it, not when it leaves git, not with the site.
+KEEP_DATA = {"kustomize.toolkit.fluxcd.io/prune": "disabled", "argocd.argoproj.io/sync-options": "Prune=false"}
+
+
 def pvc(site: Site) -> dict[str, Any]:
-    doc = obj("v1", "PersistentVolumeClaim", "litellm-data-pvc", labels={"app": APP})
+    doc = obj("v1", "PersistentVolumeClaim", "litellm-data-pvc", labels={"app": APP}, annotations=KEEP_DATA)
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": site.persistence.size}}}
     if site.persistence.storage_class:
         spec["storageClassName"] = site.persistence.storage_class
