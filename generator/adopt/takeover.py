@@ -1,16 +1,17 @@
 """What the first sync does to each object the playbooks made, and the command for what it cannot do (pure).
 
-The tree renders the same names as the playbooks for the Deployment, the Service, the route and the discovery
-ConfigMap: the engine takes them over in place, no duplicate. Three things need the operator:
+The tree renders the same names as the playbooks for the Service, the route and the discovery ConfigMap: the
+engine takes them over in place, no duplicate. Three things need the operator:
 
 * the Secret: the sealed-secrets controller refuses to overwrite a Secret no SealedSecret owns unless the Secret
   says ``sealedsecrets.bitnami.com/managed: "true"``: one annotation before the first sync (values unchanged);
 * objects the tree replaces but does not own (the config under a hashed name, an Ingress when the site routes by
   HTTPRoute, the copied certificate, the PVC): listed with the command that removes them, to run after the sync;
-* fields of the Deployment written by a field manager Flux does not take over (Flux's server-side apply takes
-  over ``kubectl``'s and ``before-first-apply``; Ansible's ``kubernetes.core`` writes as ``OpenAPI-Generator``):
-  those would stay merged into the pod (the playbooks' busybox waits and init-db), so the old Deployment is
-  deleted with ``--cascade=orphan`` first: its pods keep serving until the tree's Deployment replaces them.
+* the Deployment: merged with the old owner's fields, its env would hold entries with both a value and a
+  valueFrom (the API server refuses them), and fields of a manager no engine takes over (Ansible's
+  ``kubernetes.core`` writes as ``OpenAPI-Generator``) would keep the playbooks' busybox waits and init-db in
+  the pod; so the old Deployment is deleted with ``--cascade=orphan`` first: its pods keep serving until the
+  tree's Deployment (same name, same selector) replaces them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from generator.model import Site
 # match on Update entries), so fields the tree leaves out are removed by its apply.
 FLUX_TAKES_OVER = ("kubectl", "before-first-apply")
 MANAGED = "sealedsecrets.bitnami.com/managed"
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Step:
 def takeover_steps(originals: Originals, site: Site) -> list[Step]:
     ns = originals.namespace
     kubectl = f"kubectl -n {ns}"
-    steps = [Step("in place", f"Deployment {ns}/{DEPLOYMENT}, Service {ns}/litellm"
+    steps = [Step("in place", f"Service {ns}/litellm"
                   + (f", ConfigMap {ns}/thinkube-service-config" if originals.discovery else "")
                   + ": the tree renders the same names; the engine takes them over")]
     if site.secrets.mode == "sealed":
@@ -66,25 +66,18 @@ def takeover_steps(originals: Originals, site: Site) -> list[Step]:
 
 
 def _deployment(originals: Originals, site: Site, kubectl: str) -> list[Step]:
+    """The old Deployment cannot be applied over: its env reads UI_USERNAME and the S3 settings from the Secret
+    (valueFrom) where the tree sets a value, and the API server refuses an entry with both, which is what the
+    merge with the old owner's fields gives (Flux's dry-run fails before its takeover of kubectl's fields)."""
     managers = originals.managers
     others = [m for m in managers or () if not m.startswith(FLUX_TAKES_OVER)]
-    # Argo CD applies client-side: a three-way merge against kubectl's last-applied annotation removes what the
-    # original applied and the tree does not set; without that annotation (kubectl create) the fields stay
-    applied = bool(originals.deployment.get("metadata", "annotations", LAST_APPLIED))
-    orphan = f"{kubectl} delete deployment {DEPLOYMENT} --cascade=orphan"
-    if managers is not None and not others and (applied or not site.gitops.argocd.enabled):
-        return []
-    if others:
-        why = (f"fields written by {', '.join(others)} stay merged into the pod under the engine's apply (the "
-               "playbooks' init containers, command and volumes)")
-    elif managers is not None:
-        why = "created without kubectl's last-applied annotation: Argo CD's client-side apply would keep its fields"
-    else:
-        why = ("the source does not show who wrote its fields (kubectl get --show-managed-fields): a manager the "
-               "engine does not take over (Ansible's OpenAPI-Generator) keeps the playbooks' init containers, "
-               "command and volumes merged into the pod")
-    return [Step("before", f"Deployment {originals.namespace}/{DEPLOYMENT}: {why}; delete the object, not its "
-                 "pods (they serve until the tree's Deployment, same selector, replaces them)", orphan)]
+    owners = (f"written by {', '.join(others)}, which no engine takes over" if others else
+              "written by kubectl" if managers else "whose field managers the source does not show")
+    return [Step("before", f"Deployment {originals.namespace}/{DEPLOYMENT}: its fields, {owners}, would stay merged "
+                 "under the engine's apply (env from the Secret where the tree sets a value: the API server refuses "
+                 "it; the playbooks' init containers and volumes); delete the object, not its pods: they serve until "
+                 "the tree's Deployment, same selector, replaces them",
+                 f"{kubectl} delete deployment {DEPLOYMENT} --cascade=orphan")]
 
 
 def _routes(originals: Originals, site: Site, kubectl: str) -> list[Step]:

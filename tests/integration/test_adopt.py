@@ -74,6 +74,7 @@ def test_a_playbook_install_is_adopted_with_its_values(world, tmp_path: Path) ->
     assert site["postgres"] == {"role": "tkadmin"}, site
     assert "kubectl -n litellm annotate secret litellm-secrets sealedsecrets.bitnami.com/managed=true" in adopted.out
     assert "kubectl -n litellm delete configmap litellm-config" in adopted.out
+    assert "kubectl -n litellm delete deployment litellm --cascade=orphan" in adopted.out
     assert "PersistentVolumeClaim litellm/litellm-data-pvc (5Gi)" in adopted.out
     rendered = generator(root, "render", "--site", "home", env=env)
     assert rendered.code == 0, rendered.text
