@@ -37,6 +37,7 @@ def adopt_objects(originals: Originals) -> Adoption:
     result.set(("domain",), domain, f"the domain of {host}")
     result.set(("hostname",), hostname, "the original's host (PROXY_BASE_URL and the route)")
     result.set(("namespace",), originals.namespace, "the namespace the playbooks deployed into")
+    result.set(("keepNamespace",), True, "it holds the original's PVC: no engine deletes it, even with the site")
     values = originals.secret_values()
     _secrets(originals, values, refs, result)
     _identity(originals, env, values, refs, domain, result)

@@ -28,7 +28,7 @@ from generator.model import Site
 from generator.tools.kubectl import Cluster
 from generator.yamlio import dump
 
-ORDER = ("domain", "hostname", "namespace", "image", "resources", "priorityClassName", "pod", "routing", "keycloak",
+ORDER = ("domain", "hostname", "namespace", "keepNamespace", "image", "resources", "priorityClassName", "pod", "routing", "keycloak",
          "ui", "postgres", "s3", "cache", "generalSettings", "models", "router", "passThroughEndpoints", "extraEnv",
          "discovery")
 

@@ -56,6 +56,9 @@ class Site(Model):
     domain: Hostname
     hostname: Hostname | None = None  # default litellm.<domain>
     namespace: DnsLabel = "litellm"
+    # The namespace outlives the site: no engine deletes it, not when the site leaves git (an adopted install's
+    # namespace holds the original's PVC and whatever else was there before the tree).
+    keep_namespace: bool = False
     image: Image = Image()
     replicas: Annotated[int, Field(ge=0, le=100)] = 1
     resources: Resources = Resources()

@@ -26,6 +26,9 @@ SETUP, MIGRATE, APP_STAGE = "setup", "migrate", "app"
 STAGES = (SETUP, MIGRATE, APP_STAGE)
 ARGO_WAVE = "argocd.argoproj.io/sync-wave"
 PSA_MODES = ("enforce", "audit", "warn")  # Pod Security admission: refuse, log, and tell the client
+# Outlives the tree: neither engine deletes it, not when it leaves git, not with the site (Flux: no prune, also
+# when its Kustomization is deleted; Argo CD: no prune, no delete with the Application).
+KEEP_DATA = {"kustomize.toolkit.fluxcd.io/prune": "disabled", "argocd.argoproj.io/sync-options": "Prune=false,Delete=false"}
 
 
 def render_site(name: str, site: Site, extra_resources: dict[str, bytes] | None = None) -> dict[str, bytes]:
@@ -38,7 +41,8 @@ def render_site(name: str, site: Site, extra_resources: dict[str, bytes] | None 
         return yaml_file(source, command, *docs)
 
     namespace = obj("v1", "Namespace", site.namespace,
-                    labels={f"pod-security.kubernetes.io/{mode}": site.pod_security for mode in PSA_MODES})
+                    labels={f"pod-security.kubernetes.io/{mode}": site.pod_security for mode in PSA_MODES},
+                    annotations=KEEP_DATA if site.keep_namespace else None)
     setup: dict[str, bytes] = {"namespace.yaml": out(namespace), **(extra_resources or {})}
     migrate: dict[str, bytes] = {"job.yaml": out(migration_job(site))}
     app: dict[str, bytes] = {
@@ -327,10 +331,6 @@ def hpa(site: Site) -> dict[str, Any]:
             "type": "Utilization", "averageUtilization": site.hpa.target_cpu_utilization}}}],
     }
     return doc
-
-
-# The claim's data outlives the tree: neither engine deletes it, not when it leaves git, not with the site.
-KEEP_DATA = {"kustomize.toolkit.fluxcd.io/prune": "disabled", "argocd.argoproj.io/sync-options": "Prune=false"}
 
 
 def pvc(site: Site) -> dict[str, Any]:

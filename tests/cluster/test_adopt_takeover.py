@@ -193,3 +193,20 @@ def test_doctor_warns_that_thinkube_control_would_uninstall_a_site_in_its_namesp
     checks = {c["what"]: c for c in json.loads(done.out)}
     warning = checks["thinkube-control: ConfigMap litellm/thinkube-service-config"]
     assert warning["status"] == "warn" and "DROP DATABASE litellm" in warning["detail"], warning
+
+
+def test_removing_the_site_keeps_the_namespace_and_the_pvc(takeover: dict) -> None:
+    """The adopted site says keepNamespace: deleting its Kustomizations (what the fleet's parent does to a site
+    removed from git) deletes what the tree applied, but not the namespace, so not the original's PVC."""
+    cluster: ControlPlane = takeover["cluster"]
+    repo: GitOpsRepo = takeover["repo"]
+    namespace = cluster.api.get("Namespace", NAMESPACE)
+    assert namespace["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/prune"] == "disabled"
+    cluster.kubectl("delete", "-k", str(repo.root / f"deploy/flux/{SITE}"), "--wait=false")
+    for ks in stage_names(SITE):
+        wait_for(lambda ks=ks: cluster.api.get("Kustomization", ks, "flux-system") is None, 120,
+                 f"Kustomization {ks} gone", lambda: cluster.logs("kustomize-controller", 2000))
+    wait_for(lambda: cluster.api.get("Deployment", "litellm", NAMESPACE) is None, 60, "the tree's Deployment pruned")
+    kept = cluster.api.get("Namespace", NAMESPACE)
+    assert kept is not None and not kept["metadata"].get("deletionTimestamp"), kept
+    assert _pvc(cluster)["metadata"]["uid"] == takeover["pvc"]["metadata"]["uid"]

@@ -71,6 +71,7 @@ def test_a_playbook_install_is_adopted_with_its_values(world, tmp_path: Path) ->
     assert (site["domain"], site["hostname"], site["namespace"]) == (
         "home.example.net", "litellm.home.example.net", "litellm")
     assert "routing" not in site and "image" not in site, site  # the defaults: HTTPRoute, registry.<domain>
+    assert site["keepNamespace"] is True, "the namespace holds the original's PVC"
     assert site["postgres"] == {"role": "tkadmin"}, site
     assert "kubectl -n litellm annotate secret litellm-secrets sealedsecrets.bitnami.com/managed=true" in adopted.out
     assert "kubectl -n litellm delete configmap litellm-config" in adopted.out
@@ -79,6 +80,9 @@ def test_a_playbook_install_is_adopted_with_its_values(world, tmp_path: Path) ->
     rendered = generator(root, "render", "--site", "home", env=env)
     assert rendered.code == 0, rendered.text
     assert generator(root, "validate", "--all", env=env).code == 0
+    namespace = yaml.safe_load((root / "overlays/home/setup/namespace.yaml").read_text())
+    assert namespace["metadata"]["annotations"] == {"argocd.argoproj.io/sync-options": "Prune=false,Delete=false",
+                                                    "kustomize.toolkit.fluxcd.io/prune": "disabled"}
     deployment = (root / "overlays/home/app/deployment-patch.yaml").read_text()
     assert "registry.home.example.net/library/litellm-non_root:v1.108.7" in deployment
     sealed = yaml.safe_load((root / "overlays/home/setup/sealed-secret.yaml").read_text())
