@@ -162,7 +162,7 @@ def objects(domain: str, secret: dict[str, str], *, namespace: str = "litellm", 
          "spec": {"selector": {"app": "litellm"}, "ports": [{"port": 80, "targetPort": 4000, "name": "http"}]}},
         {"apiVersion": "v1", "kind": "Secret", "metadata": meta(f"{namespace}-tls-secret"), "type": "kubernetes.io/tls",
          "data": {"tls.crt": base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode(),
-                  "tls.key": base64.b64encode(b"-----BEGIN " + b"PRIVATE KEY-----\n").decode()}},
+                  "tls.key": base64.b64encode(b"-----BEGIN " + b"PRIVATE KEY-----\n").decode()}},  # a stand-in
     ]
     if route in ("httproute", "both"):
         found.append({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": meta("litellm-route"),

@@ -109,7 +109,8 @@ def _routing(originals: Originals, env: dict[str, str], result: Adoption) -> str
         tls = ingress.get("spec", "tls", 0, "secretName")
         if isinstance(tls, str):
             result.set(("routing", "ingress", "tlsSecretName"), tls, "the certificate the original Ingress serves")
-        annotations = dict(ingress.get("metadata", "annotations") or {})
+        found = ingress.get("metadata", "annotations")
+        annotations = dict(found) if isinstance(found, dict) else {}
         annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
         if annotations and annotations != Ingress().annotations:
             result.set(("routing", "ingress", "annotations"), {str(k): str(v) for k, v in annotations.items()},

@@ -188,14 +188,16 @@ def _checked_object(item: Any, shown: str, line: int | None) -> Found:
 
 
 def _gather(objects: list[Found], shown: str, namespace: str | None) -> Originals:
+    """The wanted objects of one namespace; an object saved without its namespace belongs to the one asked for."""
+    fallback = namespace or "litellm"
     ours = [o for o in objects if (o.kind, o.name) in WANTED or o.name.endswith("-tls-secret")]
     if namespace is None:
-        spaces = sorted({o.namespace for o in ours if (o.kind, o.name) == ("Deployment", DEPLOYMENT)})
+        spaces = sorted({o.namespace or fallback for o in ours if (o.kind, o.name) == ("Deployment", DEPLOYMENT)})
         if len(spaces) > 1:
             raise SiteError(shown, f"Deployment {DEPLOYMENT} is in several namespaces ({', '.join(spaces)}): "
                                    "name the one to adopt with --namespace")
-        namespace = spaces[0] if spaces else "litellm"
-    ours = [o for o in ours if o.namespace == namespace]
+        namespace = spaces[0] if spaces else fallback
+    ours = [o for o in ours if (o.namespace or fallback) == namespace]
 
     def one(kind: str, name: str) -> Found | None:
         return next((o for o in ours if (o.kind, o.name) == (kind, name)), None)

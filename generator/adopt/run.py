@@ -70,11 +70,28 @@ def site_text(repo: Repo, name: str, adoption: Adoption, source: str) -> str:
     return env.get_template("adopted.yaml.j2").render(name=name, source=source, sections=sections, **fleet_git(repo))
 
 
-def checked_site(text: str, shown: str) -> Site:
-    """The site model of the file about to be written: a mapping the model refuses is exit 2, nothing written."""
+def _checked(repo: Repo, name: str, adoption: Adoption, source: str, shown: str) -> tuple[str, Site]:
+    """The site file about to be written and its model. A setting the model refuses (an original's value outside
+    what the model takes) is left behind with the model's reason, the rest is kept."""
+    from pydantic import ValidationError
+
     from generator.loader import site_from_text
 
-    return site_from_text(text, shown)
+    try:
+        text = site_text(repo, name, adoption, source)
+        return text, site_from_text(text, shown)
+    except SiteError:
+        pass
+    base = {"domain": nested(adoption.settings).get("domain")}
+    for setting in list(adoption.settings):
+        try:
+            Site.model_validate({**base, **nested([setting])})
+        except ValidationError as exc:
+            adoption.settings.remove(setting)
+            problem = exc.errors()[0]["msg"] if exc.errors() else str(exc)
+            adoption.leave(setting.why, f"{'.'.join(setting.path)}: {problem}; left at the default")
+    text = site_text(repo, name, adoption, source)
+    return text, site_from_text(text, shown)  # what still fails is a rule across settings: exit 2 naming it
 
 
 def run_adopt(repo: Repo, request: AdoptRequest, out: TextIO = sys.stdout) -> int:
@@ -86,9 +103,8 @@ def run_adopt(repo: Repo, request: AdoptRequest, out: TextIO = sys.stdout) -> in
                          f"generator site remove {request.site})")
     originals = read_originals(request)
     adoption = adopt_objects(originals)
-    text = site_text(repo, request.site, adoption, originals.shown)
     shown = repo.rel(target)
-    site = checked_site(text, shown)
+    text, site = _checked(repo, request.site, adoption, originals.shown, shown)
     if site.cache.enabled and required_s3(adoption):
         secret = originals.secret
         raise SiteError(secret.shown, f"has no {', '.join(required_s3(adoption))}: the cache needs the original's "

@@ -9,6 +9,7 @@ hostile or partial dumps are exit 2 with one line and nothing written; an adopte
 from __future__ import annotations
 
 import base64
+import re
 import hashlib
 import os
 import subprocess
@@ -218,3 +219,19 @@ def test_adopt_refuses_an_existing_site_and_a_dump_with_a_cluster(world, tmp_pat
     assert taken.code == 2 and "sites/home exists" in taken.err, taken.text
     both = generator(root, "adopt", "--site", "x", "--from-manifests", str(dump), "--context", "c")
     assert both.code == 2, both.text
+
+
+def test_a_value_the_model_refuses_is_left_behind_and_a_dump_without_namespaces_reads(world, tmp_path: Path) -> None:  # noqa: ANN001
+    root, key, _, _ = world
+    values = original.values("tk-admin")  # a role name PostgreSQL allows quoted, the model does not
+    objs = original.objects("home.example.net", values)
+    for obj in objs:
+        obj["metadata"].pop("namespace", None)  # kubectl get -o yaml of a manifest applied without one
+    dump = tmp_path / "no-namespace.yaml"
+    dump.write_text(original.dump(objs))
+    adopted = _adopt(world, dump)
+    assert adopted.code == 1, adopted.text
+    assert re.search(r"^left .*postgres\.role: .*left at the default$", adopted.out, re.M), adopted.out
+    site = yaml.safe_load((root / "sites/home/site.yaml").read_text())
+    assert site["namespace"] == "litellm" and "postgres" not in site and site["ui"]["username"] == "tk-admin"
+    assert sops_decrypt(root / "sites/home/secrets.sops.yaml", key.identity)["DATABASE_URL"] == values["DATABASE_URL"]
