@@ -143,10 +143,11 @@ def _write(repo: Repo, request: AdoptRequest, text: str, adoption: Adoption, ori
     sops_config = repo.root / ".sops.yaml"
     before = sops_config.read_bytes() if sops_config.is_file() else None
     try:
+        # the rule first: without --age-recipient it only checks that one matches, before anything is written
+        sops_rule(repo, NewSite(request.site, "example.com", recipients=request.recipients), out)
         target.parent.mkdir(parents=True)
         target.write_text(text)
         print(f"created   {repo.rel(target)} ({len(adoption.settings)} settings differ from the defaults)", file=out)
-        sops_rule(repo, NewSite(request.site, "example.com", recipients=request.recipients), out)
         if request.cert is not None:
             cert_import(repo, request.site, request.cert, out)
         store = SecretsFile(repo, request.site)
