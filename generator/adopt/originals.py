@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator import proc
 from generator.errors import ClusterError, SiteError
 from generator.inputs import checked_text, kind_of, read_input
 from generator.tools import kubectl
@@ -241,7 +242,7 @@ def read_cluster(cluster: Cluster, namespace: str) -> Originals:
             text = result.err_text
             if any(s in text for s in ("NotFound", "not found", "the server doesn't have a resource type")):
                 continue
-            raise ClusterError(f"kubectl get {resource} {name} -n {namespace}: {text.strip()[-400:]}")
+            raise ClusterError(f"kubectl get {resource} {name} -n {namespace}: {proc.tail(text, 2)}")
         try:
             objects.append(_checked_object(json.loads(result.stdout), shown, None))
         except json.JSONDecodeError:

@@ -235,3 +235,18 @@ def test_a_value_the_model_refuses_is_left_behind_and_a_dump_without_namespaces_
     site = yaml.safe_load((root / "sites/home/site.yaml").read_text())
     assert site["namespace"] == "litellm" and "postgres" not in site and site["ui"]["username"] == "tk-admin"
     assert sops_decrypt(root / "sites/home/secrets.sops.yaml", key.identity)["DATABASE_URL"] == values["DATABASE_URL"]
+
+
+def test_a_cluster_that_cannot_be_read_is_exit_3_and_nothing_written(world, tmp_path: Path) -> None:  # noqa: ANN001
+    root, key, cert, env = world
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "gone",
+              "clusters": [{"name": "gone", "cluster": {"server": "https://127.0.0.1:1"}}],
+              "users": [{"name": "u", "user": {"token": "t"}}],
+              "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}]}
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    before = _tree(root)
+    result = generator(root, "adopt", "--site", "home", "--kubeconfig", str(kubeconfig), "--age-recipient",
+                       key.recipient, "--cert", str(cert), env=env)
+    assert result.code == 3 and result.err.startswith("error: kubectl get secret litellm-secrets"), result.text
+    assert result.err.count("\n") == 1 and _tree(root) == before
