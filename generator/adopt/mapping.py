@@ -27,6 +27,10 @@ OIDC = re.compile(r"^(?P<url>https?://[^/\s]+(?:/[^\s]*?)?)/realms/(?P<realm>[^/
 THINKUBE_DEFAULT_PRIORITY = "thinkube-workload"  # the cluster's globalDefault: naming it changes nothing
 IMAGE_NAME = "litellm-non_root"
 PLAYBOOK_INIT = {"wait-for-postgres", "wait-for-seaweedfs", "init-db"}
+# Keys of the playbooks' Secret that are settings, not secrets: the site file carries them (s3.*, ui.username) and
+# the pod gets them as plain values; kept in sops they would be plaintext in the tree, which `audit` refuses.
+SETTINGS_KEYS = {"S3_BUCKET_NAME": "s3.bucket", "S3_REGION_NAME": "s3.region", "S3_ENDPOINT_URL": "s3.endpoint",
+                 "ADMIN_USERNAME": "ui.username"}
 
 
 def adopt_objects(originals: Originals) -> Adoption:
@@ -133,10 +137,16 @@ def _domain(host: str, authorization: str | None) -> tuple[str, str]:
 
 
 def _secrets(originals: Originals, values: dict[str, str], refs: dict[str, tuple[str, str]], result: Adoption) -> None:
-    """Every key of litellm-secrets into sops, unchanged, so the unsealed Secret is the original's; the keys the
-    tree reads under another name than the original's env did are added under the tree's name."""
+    """Every secret of litellm-secrets into sops, unchanged; the settings the playbooks kept there go to the site
+    file; the keys the tree reads under another name than the original's env did are added under the tree's name."""
     secret = originals.secret
+    moved = sorted(k for k in SETTINGS_KEYS if k in values)
+    if moved:
+        result.change(secret.where("data"), f"{', '.join(moved)}: settings, not secrets: the site file carries them "
+                      f"({', '.join(SETTINGS_KEYS[k] for k in moved)}) and the pod gets the same values in plain env")
     for key, value in values.items():
+        if key in SETTINGS_KEYS:
+            continue
         if not SECRET_KEY_RE.match(key):
             result.leave(secret.where("data", key), f"key {key!r} of {SECRET}: sops keys are UPPER_SNAKE_CASE")
         elif not value:
@@ -184,6 +194,11 @@ def _identity(originals: Originals, env: dict[str, str], values: dict[str, str],
     if user and user != "admin":
         result.set(("ui", "username"), user, "the original's UI_USERNAME")
         result.set(("keycloak", "adminUsers"), [user], "the user the playbooks gave AI_ADMIN")
+    s3_key = values.get("S3_AWS_ACCESS_KEY_ID")
+    if s3_key and s3_key in (user, env.get("PROXY_ADMIN_ID")):
+        result.change(originals.secret.where("data", "S3_AWS_ACCESS_KEY_ID"), "S3_AWS_ACCESS_KEY_ID is the admin's "
+                      "user name, which the pod also shows in plain env: `generator audit` reports it once it is 8 "
+                      "characters or more; give LiteLLM an S3 identity of its own")
     if user:
         result.change(where, "UI_USERNAME/UI_PASSWORD login: off (ui.passwordLogin: false), a proxy admin without "
                       "Keycloak; the password stays in the Secret")

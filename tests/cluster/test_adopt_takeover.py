@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
+from generator.adopt.mapping import SETTINGS_KEYS
 from tests import thinkube_original as original
 from tests.cluster.controlplane import ControlPlane
 from tests.cluster.gitops import GitOpsRepo, stage_names, wait_converged
@@ -129,10 +130,16 @@ def test_the_secret_unseals_to_the_original_values_byte_for_byte(takeover: dict)
     secret = cluster.api.get("Secret", "litellm-secrets", NAMESPACE)
     owners = [o["kind"] for o in secret["metadata"].get("ownerReferences", [])]
     assert owners == ["SealedSecret"], "the sealed-secrets controller took the Secret over"
-    wanted = {k: v.encode() for k, v in takeover["values"].items()}
-    assert {k: base64.b64decode(v) for k, v in secret["data"].items()} == wanted
+    values = takeover["values"]
+    secrets = {k: v for k, v in values.items() if k not in SETTINGS_KEYS}  # settings moved to the site file
+    assert {k: base64.b64decode(v) for k, v in secret["data"].items()} == {k: v.encode() for k, v in secrets.items()}
     stored = {k: v for k, v in takeover["repo"].sops_values(SITE).items() if not k.startswith("_")}
-    assert takeover["state"].secret == stored == takeover["values"]
+    assert takeover["state"].secret == stored == secrets
+    # the settings the playbooks kept in the Secret reach the pod with the same bytes, as plain env
+    env = {e["name"]: e.get("value") for e in takeover["state"].deployment["spec"]["template"]["spec"]
+           ["containers"][0]["env"]}
+    assert env["UI_USERNAME"] == values["ADMIN_USERNAME"]
+    assert all(env[k] == values[k] for k in ("S3_BUCKET_NAME", "S3_REGION_NAME", "S3_ENDPOINT_URL"))
 
 
 def test_the_deployment_is_available_with_the_trees_pod(takeover: dict) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from generator.adopt.mapping import SETTINGS_KEYS
 from generator.secrets.keys import ADOPTED_KEY, FINGERPRINT_KEY
 from generator.tools import find
 from tests import thinkube_original as original
@@ -66,7 +67,8 @@ def test_a_playbook_install_is_adopted_with_its_values(world, tmp_path: Path) ->
         if len(value) > 12:
             assert value not in adopted.text, "a secret value was printed"
     stored = sops_decrypt(root / "sites/home/secrets.sops.yaml", key.identity)
-    assert {k: v for k, v in stored.items() if k not in ("sops", FINGERPRINT_KEY, ADOPTED_KEY)} == values
+    secrets = {k: v for k, v in values.items() if k not in SETTINGS_KEYS}  # the settings go to the site file
+    assert {k: v for k, v in stored.items() if k not in ("sops", FINGERPRINT_KEY, ADOPTED_KEY)} == secrets
     assert ADOPTED_KEY in stored
     site = yaml.safe_load((root / "sites/home/site.yaml").read_text())
     assert (site["domain"], site["hostname"], site["namespace"]) == (
@@ -87,7 +89,14 @@ def test_a_playbook_install_is_adopted_with_its_values(world, tmp_path: Path) ->
     deployment = (root / "overlays/home/app/deployment-patch.yaml").read_text()
     assert "registry.home.example.net/library/litellm-non_root:v1.108.7" in deployment
     sealed = yaml.safe_load((root / "overlays/home/setup/sealed-secret.yaml").read_text())
-    assert set(sealed["spec"]["encryptedData"]) == set(values), "every key of the original is sealed, nothing else"
+    assert set(sealed["spec"]["encryptedData"]) == set(secrets), "every secret of the original is sealed, nothing else"
+    pod = yaml.safe_load(deployment)["spec"]["template"]["spec"]["containers"][0]["env"]
+    plain = {e["name"]: e.get("value") for e in pod}  # the settings moved out of the Secret, byte for byte
+    assert {k: plain[k] for k in ("S3_BUCKET_NAME", "S3_REGION_NAME", "S3_ENDPOINT_URL")} == {
+        k: values[k] for k in ("S3_BUCKET_NAME", "S3_REGION_NAME", "S3_ENDPOINT_URL")}
+    assert plain["UI_USERNAME"] == values["ADMIN_USERNAME"]
+    audit = generator(root, "audit", env=env)  # no secret in plaintext anywhere in the tree
+    assert audit.code == 0, audit.text
 
 
 def test_an_ingress_install_in_its_own_namespace_keeps_host_namespace_and_class(world, tmp_path: Path) -> None:  # noqa: ANN001
