@@ -9,8 +9,8 @@ engine takes them over in place, no duplicate. Three things need the operator:
   HTTPRoute, the copied certificate, the PVC): listed with the command that removes them, to run after the sync;
 * the Deployment: merged with the old owner's fields, its env would hold entries with both a value and a
   valueFrom (the API server refuses them), and fields of a manager no engine takes over (Ansible's
-  ``kubernetes.core`` writes as ``OpenAPI-Generator``) would keep the playbooks' busybox waits and init-db in
-  the pod; so the old Deployment is deleted with ``--cascade=orphan`` first: its pods keep serving until the
+  ``kubernetes.core`` writes as its Python client's user agent, ``OpenAPI-Generator``) would keep the
+  playbooks' busybox waits and init-db in the pod; so the old Deployment is deleted with ``--cascade=orphan`` first: its pods keep serving until the
   tree's Deployment (same name, same selector) replaces them.
 """
 
