@@ -1,6 +1,7 @@
 # Two entry points work on a fresh machine:
 #   make render   set up the pinned tools, render the prod site and validate it (strict, offline)
 #   make test     set up the tools and the test servers, then run the whole test suite (make cluster included)
+#   make release  tag v<version> after the checks (refuses a dirty tree or an existing tag)
 #   make cluster  build or reuse the control plane, then run the cluster tests against it (tests/cluster)
 SHELL := /bin/bash
 VENV  := .venv
@@ -13,7 +14,7 @@ SITE  ?= prod
 unexport PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX ?= $(or $(GENERATOR_CACHE),$(HOME)/.cache/litellm-gitops)/pycache
 
-.PHONY: setup setup-servers setup-cluster render test cluster cluster-tests e2e-tests suite-tests suite-a suite-b e2e bench bench-bootstrap check clean
+.PHONY: release setup setup-servers setup-cluster render test cluster cluster-tests e2e-tests suite-tests suite-a suite-b e2e bench bench-bootstrap check clean
 
 setup:
 	bash scripts/setup.sh
@@ -32,6 +33,10 @@ check: setup
 	$(GEN) schema --check
 	$(GEN) render --all --check
 	$(GEN) validate --all
+
+# Tag this commit v<version> (pyproject.toml) after the checks; the ref `generator ci init` then pins.
+release: setup
+	bash scripts/release.sh
 
 test: setup-servers setup-cluster
 	$(GEN) schema --check

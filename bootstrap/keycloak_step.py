@@ -28,6 +28,7 @@ from urllib3.exceptions import NewConnectionError, TimeoutError as Urllib3Timeou
 from bootstrap import DEFAULT_TIMEOUT
 from bootstrap.credentials import AdminLogin
 from bootstrap.keycloak_gate import AccessGate
+from bootstrap.proxy_admin import fresh_plan as proxy_admin_plan, store_proxy_admin_id
 from bootstrap.report import CREATED, UNCHANGED, UPDATED, Report
 from bootstrap.vault import Vault
 from generator.errors import GeneratorError
@@ -97,7 +98,7 @@ def fresh_plan(site: Site) -> list[tuple[str, str]]:
              (f"client scope {kc.admin_scope} -> {kc.admin_role}", "role scope mapping"),
              (f"optional scope {kc.admin_scope}", "")]
     plan += [(f"mapper {m['name']}", _mapper_detail(m)) for m in (desired_mapper(site), desired_audience_mapper(site))]
-    return plan + [(f"user {user} role {kc.admin_role}", "") for user in kc.admin_users]
+    return plan + [(f"user {user} role {kc.admin_role}", "") for user in kc.admin_users] + proxy_admin_plan(site)
 
 
 def _mapper_detail(mapper: dict[str, Any]) -> str:
@@ -189,6 +190,7 @@ class KeycloakStep:
             self._client_scopes(client_uuid, realm_scopes)
             self._mappers(client_uuid)
             self._admin_users()
+            store_proxy_admin_id(self.admin, self.site, self.vault, self.report, f"keycloak at {self.url}")
         except (KeycloakError, RequestException) as exc:
             if _timed_out(exc):
                 raise self._timed_out(exc) from exc

@@ -39,5 +39,9 @@ class Report:
     def changed(self) -> list[Action]:
         return [a for a in self.actions if a.status != UNCHANGED]
 
+    def rows(self) -> list[dict[str, str]]:
+        return [{"service": a.service, "object": a.obj, "status": WOULD[a.status] if self.dry_run else a.status,
+                 "detail": a.detail} for a in self.actions]
+
     def lines(self) -> list[str]:
         return [self.line(action) for action in self.actions]

@@ -12,6 +12,7 @@ from bootstrap.vault import Vault
 from generator.errors import UsageError
 from generator.layout import Repo
 from generator.loader import load_site
+from generator.output import Format, emit
 from generator.secrets.store import SecretsFile
 
 STEPS = ("keycloak", "postgres", "bucket")
@@ -19,25 +20,45 @@ STEPS = ("keycloak", "postgres", "bucket")
 
 def run_bootstrap(repo: Repo, site_name: str, *, only: tuple[str, ...] = (), dry_run: bool = False,
                   offline: bool = False, rotate_client_secret: bool = False, timeout: float = DEFAULT_TIMEOUT,
-                  out: TextIO = sys.stdout) -> int:
+                  out: TextIO = sys.stdout, output: Format = "table") -> int:
+    """The report streams line by line as a table; with -o json or yaml the actions are printed at the end as
+    rows (those done before a failure too) and every other line goes to stderr."""
     site = load_site(repo, site_name)
+    if output != "table":
+        report = Report(dry_run=dry_run or offline)
+        try:
+            return _run(repo, site, site_name, only, dry_run, offline, rotate_client_secret, timeout, sys.stderr,
+                        report)
+        finally:
+            emit(report.rows(), output, lambda: "", out)
+    return _run(repo, site, site_name, only, dry_run, offline, rotate_client_secret, timeout, out,
+                Report(dry_run=dry_run or offline, out=out))
+
+
+def _run(repo: Repo, site, site_name: str, only: tuple[str, ...], dry_run: bool, offline: bool,  # noqa: ANN001
+         rotate_client_secret: bool, timeout: float, out: TextIO, report: Report) -> int:
     if offline:
-        return _offline_plan(site, only, out)
+        return _offline_plan(site, only, out, report)
     store = SecretsFile(repo, site_name)
     if not store.exists():
         raise UsageError(f"{store.rel}: missing; run 'generator secrets init --site {site_name}' first")
     vault = Vault.open(store, dry_run)
-    report = Report(dry_run=dry_run, out=out)
     selected = [s for s in STEPS if not only or s in only]
     if "bucket" in selected and not site.cache.enabled:
         selected.remove("bucket")
         print("skipped   bucket    (cache.enabled is false)", file=out)
+    done = {}
     try:
         for index, step in enumerate(selected, 1):
             if out.isatty():  # progress on a terminal; a pipe or a log gets the report lines only
                 print(f"[{index}/{len(selected)}] {step}", file=out, flush=True)
             login = admin_login(step, vault.values)
-            _step(step, site, login, vault, report, rotate_client_secret, timeout).run()
+            done[step] = _step(step, site, login, vault, report, rotate_client_secret, timeout)
+            done[step].run()
+        if "keycloak" in done and "postgres" in done:  # read-only: stored LiteLLM roles above the Keycloak roles
+            from bootstrap.role_audit import report_excess
+
+            report_excess(site, done["keycloak"].admin, done["postgres"].conninfo, vault.values, out)
     finally:
         if vault.written:
             print(f"stored in {store.rel}: {', '.join(sorted(set(vault.written)))}", file=out)
@@ -52,14 +73,14 @@ def run_bootstrap(repo: Repo, site_name: str, *, only: tuple[str, ...] = (), dry
     return 0
 
 
-def _offline_plan(site, only: tuple[str, ...], out: TextIO) -> int:  # noqa: ANN001 - a Site
+def _offline_plan(site, only: tuple[str, ...], out: TextIO, report: Report) -> int:  # noqa: ANN001 - a Site
     """The plan for a fresh install, from the site file alone: no service is asked, no key or credential needed."""
     from bootstrap import bucket_step, keycloak_step, postgres_step
 
     plans = {"keycloak": keycloak_step.fresh_plan, "postgres": postgres_step.fresh_plan, "bucket": bucket_step.fresh_plan}
-    stored = {"keycloak": ["CLIENT_SECRET"], "postgres": ["DATABASE_URL"],
+    stored = {"keycloak": ["CLIENT_SECRET", *(["PROXY_ADMIN_ID"] if site.keycloak.proxy_admin else [])],
+              "postgres": ["DATABASE_URL"],
               "bucket": ["S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY"]}
-    report = Report(dry_run=True, out=out)
     selected = [s for s in STEPS if (not only or s in only) and (s != "bucket" or site.cache.enabled)]
     for step in selected:
         for obj, detail in plans[step](site):

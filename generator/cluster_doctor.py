@@ -44,9 +44,6 @@ class Check:
     what: str
     detail: str = ""  # for ok: what was found; otherwise what to do
 
-    def line(self) -> str:
-        return f"{self.status:<9} {self.what}" + (f": {self.detail}" if self.detail else "")
-
 
 class _Reader:
     """Reads through the pinned kubectl; a cluster that cannot be reached at all is a ClusterError (exit 3)."""

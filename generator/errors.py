@@ -6,13 +6,36 @@ Anything that is not a GeneratorError is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from pathlib import Path
+
+
+class ExitCode(IntEnum):
+    """One exit status per kind of outcome, for every command (docs/cli.md prints this table)."""
+
+    OK = 0
+    FINDINGS = 1  # the check ran and found something: drift, a stale tree, a plaintext secret, a failed step
+    USAGE = 2  # bad input: an option, an argument, a site file, a name; nothing was written
+    UNREACHABLE = 3  # a cluster could not be reached or refused the request
+    INTERRUPTED = 130  # Ctrl-C
+
+
+EXIT_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success; nothing to report (or the report is all good)",
+    ExitCode.FINDINGS: "findings or a failed step: drift (diff), a stale tree (render --check, schema --check), "
+                       "a plaintext secret (audit), a missing tool (doctor), a site that could not be read (status), "
+                       "a tool, a write or a bootstrap step that failed",
+    ExitCode.USAGE: "bad input: an option, an argument, a site file or a name; nothing was written",
+    ExitCode.UNREACHABLE: "a cluster could not be reached or refused the request "
+                          "(diff, doctor --cluster, cert fetch, site new --fetch-cert)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 
 class GeneratorError(Exception):
     """An expected failure; the message says what failed, where, and what to do."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.FINDINGS
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -25,7 +48,7 @@ class GeneratorError(Exception):
 class UsageError(GeneratorError):
     """Bad input from the user (options, site files): exit status 2."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class SiteError(UsageError):
@@ -64,4 +87,4 @@ class WriteFailed(GeneratorError):
 class ClusterError(GeneratorError):
     """The live cluster could not be read or refused the dry-run: exit 3 (kubectl diff's 'more than 1')."""
 
-    exit_code = 3
+    exit_code = ExitCode.UNREACHABLE

@@ -10,6 +10,8 @@ milliseconds with one line naming the file and the limit.
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,22 @@ MAX_NODES = 200_000  # scalars and collections, every alias counted as the nodes
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_read: dict[str, bytes] | None = None  # while a command reads once (``reading_once``): path -> the bytes read
+
+
+@contextmanager
+def reading_once() -> Iterator[None]:
+    """Within this block every input file is read once: a later read of the same path (the survey's hash, the
+    loader's parse, the sealing's structure check and sops's decrypt) gets the bytes the first read passed
+    through the gate, so every step sees the same file. Outside it, every read goes to the disk."""
+    global _read
+    outer, _read = _read, _read if _read is not None else {}
+    try:
+        yield
+    finally:
+        _read = outer
+
+
 def read_input(path: Path, shown: str, *, root: Path | None = None, limit: int = MAX_INPUT_BYTES) -> bytes:
     """The bytes of an input file, or SiteError saying why not."""
     if root is not None:
@@ -34,6 +52,11 @@ def read_input(path: Path, shown: str, *, root: Path | None = None, limit: int =
                                    "copy the file into the repository instead of linking it") from None
         except OSError as exc:  # a symlink loop
             raise SiteError(shown, f"cannot resolve: {exc.strerror or exc}") from exc
+    known = _read.get(str(path)) if _read is not None else None
+    if known is not None:
+        if len(known) > limit:
+            raise SiteError(shown, f"file is larger than the limit of {limit} bytes ({len(known)} bytes)")
+        return known
     try:
         size = path.stat().st_size
         if size > limit:
@@ -44,6 +67,8 @@ def read_input(path: Path, shown: str, *, root: Path | None = None, limit: int =
         raise SiteError(shown, _why(exc)) from exc
     if len(data) > limit:
         raise SiteError(shown, f"file is larger than the limit of {limit} bytes")
+    if _read is not None:
+        _read[str(path)] = data
     return data
 
 

@@ -7,7 +7,7 @@ from generator.model import FleetEntry
 from generator.platform import ENGINE_CERT, GIT_SOPS_FILE, PlatformSettings
 from generator.render.platform import ENGINE_DIRS, render_platform
 from generator.secrets.credential import Engine, engines_cert, sealed_credential
-from generator.secrets.sealing import NeedsSealing
+from generator.secrets.sealing import NeedsSealing, committed_bytes
 from generator.secrets.store import credential_store
 
 
@@ -32,6 +32,6 @@ def platform_files(repo: Repo, fleet: dict[str, FleetEntry], settings: PlatformS
                 if stale is not None:
                     stale.append(f"{exc} ({GIT_SOPS_FILE}, {ENGINE_CERT})")
                 if existing.is_file():
-                    credentials[engine.name] = existing.read_bytes()
+                    credentials[engine.name] = committed_bytes(existing)
     sealed = any(s.secrets.mode == "sealed" for s in fleet.values())
     return render_platform(settings, sealed=sealed, engines=set(engines), credentials=credentials)

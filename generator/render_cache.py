@@ -28,6 +28,8 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import Any
 
+from generator.errors import SiteError
+from generator.inputs import read_input
 from generator.layout import BASE_DIR, FLEET_DIR, PLATFORM_OUTPUT_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
 
 VERSION = 3
@@ -141,8 +143,22 @@ class RenderCache:
         for rel in REPO_INPUTS:
             path = self.repo.root / rel
             digest.update(f"\0{rel}\0".encode())
-            digest.update(path.read_bytes() if path.is_file() else b"-")
+            digest.update(self._read(path, rel) if path.is_file() else b"-")
         return digest.digest()
+
+    def _read(self, path: Path, shown: str) -> bytes:
+        """An input's bytes, through the input gate (the loader then parses the same bytes, not a second read);
+        a file the gate refuses hashes as its refusal and signature, and the step that reads it names the
+        problem."""
+        try:
+            return read_input(path, shown, root=self.repo.root)
+        except SiteError as exc:  # its signature stands for its content: ctime moves with every write
+            try:
+                stat = os.stat(path)
+                sig = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+            except OSError:
+                sig = []
+            return f"refused\0{exc.message}\0{sig}".encode()
 
     def site_inputs(self, name: str, record: dict[str, Any] | None = None) -> dict[str, list[Any]]:
         """Each input file's signature (following a symlink) and sha256, "-" when it is not a file. A file whose
@@ -162,8 +178,7 @@ class RenderCache:
             if isinstance(entry, list) and len(entry) == 5 and entry[:4] == now:
                 found[input_name] = entry
             elif S_ISREG(stat.st_mode):
-                with open(path, "rb") as handle:
-                    found[input_name] = [*now, hashlib.sha256(handle.read()).hexdigest()]
+                found[input_name] = [*now, hashlib.sha256(self._read(Path(path), f"sites/{name}/{input_name}")).hexdigest()]
             else:
                 found[input_name] = ["-"]
         return found
@@ -179,7 +194,7 @@ class RenderCache:
             for rel, path in sorted(_files_under(site_dir, ("extensions",)).items()):
                 link = os.readlink(path) if os.path.islink(path) else ""
                 digest.update(f"\0{rel}\0{link}\0".encode())
-                digest.update(Path(path).read_bytes() if not link and os.path.isfile(path) else b"-")
+                digest.update(self._read(Path(path), f"sites/{name}/{rel}") if not link and os.path.isfile(path) else b"-")
         return digest.hexdigest()
 
     def fleet_key(self, keys: dict[str, str]) -> str:

@@ -15,6 +15,7 @@ from typing import TextIO
 from pydantic import ValidationError
 
 from generator.errors import GeneratorError
+from generator.inputs import reading_once
 from generator.layout import BASE_DIR, FLEET_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
 from generator.loader import load_platform, load_site_for_engines, load_site_to_render, with_git_access
 from generator.model import FleetEntry, Site
@@ -52,7 +53,13 @@ class SiteRender:
 
 def run_render(repo: Repo, request: RenderRequest, out: TextIO = sys.stdout, known: Survey | None = None) -> int:
     """Survey, load, model, seal and render (pure) what changed; then report a check or a dry run, or stage,
-    validate and swap the tree and record what it now holds."""
+    validate and swap the tree and record what it now holds. Each input file is read once, through the input
+    gate: the survey's hash, the loader's parse and the sealing's decrypt share the bytes."""
+    with reading_once():
+        return _run_render(repo, request, out, known)
+
+
+def _run_render(repo: Repo, request: RenderRequest, out: TextIO, known: Survey | None) -> int:
     names = list(request.sites) or repo.site_names()
     if not names:
         print("no sites: create sites/<name>/site.yaml first", file=out)
@@ -195,6 +202,12 @@ SEAL_NOTES = 10  # sites: a fleet's first render says how many were sealed, not 
 def desired_tree(repo: Repo, sites: dict[str, Site], *, everything: bool, seal: bool = True,
                  notes: list[str] | None = None, stale: list[str] | None = None) -> tuple[Scope, dict[str, bytes]]:
     """What the rendered tree should hold for these (already loaded) sites, and the part of the tree that covers."""
+    with reading_once():
+        return _desired_tree(repo, sites, everything=everything, seal=seal, notes=notes, stale=stale)
+
+
+def _desired_tree(repo: Repo, sites: dict[str, Site], *, everything: bool, seal: bool, notes: list[str] | None,
+                  stale: list[str] | None) -> tuple[Scope, dict[str, bytes]]:
     settings = load_platform(repo)
     rendered = {name: render_one(repo, name, seal=seal, settings=settings, site=site) for name, site in sites.items()}
     others = [n for n in repo.site_names() if n not in sites] if not everything else []

@@ -38,6 +38,8 @@ class NewSite:
     fetch_cert: bool = False
     wave: int = 0
     controller: tuple[str, str] = ("sealed-secrets-controller", "kube-system")  # --fetch-cert's: name, namespace
+    kubeconfig: Path | None = None  # --fetch-cert's cluster (kubectl's defaults when None)
+    context: str | None = None
 
 
 def _check(request: NewSite) -> None:
@@ -128,7 +130,8 @@ def run_site_new(repo: Repo, request: NewSite, out: TextIO = sys.stdout) -> int:
             target.write_text(text)
             print(f"created   {shown}", file=out)
             if cert is None:  # --fetch-cert
-                cert_fetch(repo, request.name, *request.controller, out)
+                cert_fetch(repo, request.name, *request.controller, out, kubeconfig=request.kubeconfig,
+                           context=request.context)
             else:
                 cert_import(repo, request.name, cert, out)
         sops_rule(repo, request, out)

@@ -6,7 +6,6 @@ formatting, so one broken site becomes one error row instead of stopping the who
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict, dataclass, field
 from typing import Literal, TextIO
@@ -14,12 +13,12 @@ from typing import Literal, TextIO
 from generator.errors import GeneratorError
 from generator.layout import Repo
 from generator.loader import load_site
-from generator.model import S3_SECRET_KEYS, Image, Site
+from generator.model import PROXY_ADMIN_KEY, S3_SECRET_KEYS, Image, Site
+from generator.output import Format, emit
 from generator.secrets.keys import FILLED_BY_BOOTSTRAP
 from generator.secrets.commands import sealed_doc
 from generator.secrets.store import SecretsFile
 
-Output = Literal["table", "json"]
 BootstrapState = Literal["done", "partial", "not run"]
 SHORT_DIGEST = len("sha256:") + 12
 COLUMNS = ("SITE", "HOSTNAME", "IMAGE", "ROUTING", "SECRETS", "BOOTSTRAP", "ENGINES", "WAVE")
@@ -47,17 +46,15 @@ class SiteStatus:
     error: str | None = None
 
 
-def run_status(repo: Repo, output: Output | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Print every site's row; 1 when a site could not be read, else 0. Without ``output``: a table on a
-    terminal, JSON otherwise."""
+def run_status(repo: Repo, output: Format = "table", out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Print every site's row (-o table, json or yaml); 1 when a site could not be read, else 0."""
     rows = [read_status(repo, name) for name in repo.site_names()]
-    chosen = output or ("table" if out.isatty() else "json")
-    print(format_json(rows) if chosen == "json" else format_table(rows), file=out)
+    emit([asdict(row) for row in sorted(rows, key=lambda row: row.site)], output, lambda: format_table(rows), out)
     if not rows:
         print(f"no sites: {repo.rel(repo.sites_dir)}/ holds no <name>/site.yaml", file=err)
     failed = sum(1 for row in rows if row.error)
     if failed:
-        print(f"{failed} of {len(rows)} site(s) could not be read (see the error {'column' if chosen == 'table' else 'field'})",
+        print(f"{failed} of {len(rows)} site(s) could not be read (see the error {'column' if output in ('table', None) else 'field'})",
               file=err)
     return 1 if failed else 0
 
@@ -97,13 +94,10 @@ def image_label(image: Image) -> str:
 
 def bootstrap_state(site: Site, present: list[str]) -> BootstrapState:
     """From the keys 'generator bootstrap' stores in sops (the S3 pair only when the cache is on)."""
-    needed = [key for key in FILLED_BY_BOOTSTRAP if site.cache.enabled or key not in S3_SECRET_KEYS]
+    needed = [key for key in FILLED_BY_BOOTSTRAP if (site.cache.enabled or key not in S3_SECRET_KEYS)
+              and (site.keycloak.proxy_admin or key != PROXY_ADMIN_KEY)]
     found = sum(1 for key in needed if key in present)
     return "done" if found == len(needed) else "partial" if found else "not run"
-
-
-def format_json(rows: list[SiteStatus]) -> str:
-    return json.dumps([asdict(row) for row in sorted(rows, key=lambda row: row.site)], indent=2)
 
 
 def format_table(rows: list[SiteStatus]) -> str:

@@ -73,10 +73,18 @@ crds=(
   "$ss/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml"
   "$po/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
 )
-schema_stamp=".tools/schemas/.stamp-$(printf '%s\n' "${crds[@]##*/}" | cat - scripts/build_schemas.py scripts/versions.env | sha256sum | cut -c1-16)"
+jsonschemas=()
+case ",$extras," in *,test,*)  # the tests validate the Argo WorkflowTemplate and Sensor `ci init` writes
+  awf=$(module_dir "github.com/argoproj/argo-workflows/v3@$ARGO_WORKFLOWS_VERSION")
+  aev=$(module_dir "github.com/argoproj/argo-events@$ARGO_EVENTS_VERSION")
+  crds+=("$awf/manifests/base/crds/full/argoproj.io_workflowtemplates.yaml")
+  jsonschemas+=("argoproj.io=$aev/api/jsonschema/schema.json") ;;  # its CRDs carry no schema of spec
+esac
+schema_stamp=".tools/schemas/.stamp-$(printf '%s\n' "${crds[@]##*/}" "${jsonschemas[@]##*/}" | cat - scripts/build_schemas.py scripts/versions.env | sha256sum | cut -c1-16)"
 if [ ! -f "$schema_stamp" ]; then
   args=()
   for crd in "${crds[@]}"; do args+=(--crd "$crd"); done
+  for file in "${jsonschemas[@]}"; do args+=(--jsonschema "$file"); done
   .venv/bin/python scripts/build_schemas.py --out .tools/schemas --k8s-version "$KUBERNETES_VERSION" "${args[@]}"
   rm -f .tools/schemas/.stamp-*
   touch "$schema_stamp"

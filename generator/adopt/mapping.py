@@ -277,11 +277,14 @@ def _data(originals: Originals, env: dict[str, str], values: dict[str, str], ref
         return
     postgres = Postgres()
     for key, value, default in (("host", parts.hostname, postgres.host), ("port", port or 5432, postgres.port),
-                                ("database", parts.path.lstrip("/"), postgres.database),
-                                ("role", parts.username, postgres.role)):
+                                ("database", parts.path.lstrip("/"), postgres.database)):
         if value and value != default:
-            result.set(("postgres", key), value, "as DATABASE_URL names it" + (
-                " (the playbooks connect as the platform's admin account)" if key == "role" else ""))
+            result.set(("postgres", key), value, "as DATABASE_URL names it")
+    if parts.username and parts.username != postgres.role:
+        # bootstrap's contract (docs/database.md): the admin login stays the admin's; the site's role is its own
+        result.change(where, f"DATABASE_URL logs in as another role than postgres.role ({postgres.role}), the "
+                      "playbooks' admin login: postgres.role stays the default; bootstrap gives LiteLLM that role of "
+                      "its own, the database and its tables (every row kept) and rewrites DATABASE_URL")
 
 
 def _extra_env(deployment: Found, env: dict[str, str], refs: dict[str, tuple[str, str]], result: Adoption) -> None:

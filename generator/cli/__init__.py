@@ -1,11 +1,11 @@
 """The command line: each command parses its options and calls one typed function.
 
 The commands live by group beside this module: ``tree`` (render, validate, schema, status, audit), ``cluster``
-(doctor, diff, bootstrap), ``secrets`` (the secrets and cert groups) and ``sites`` (the site and ci groups);
+(doctor, diff, bootstrap, restore), ``secrets`` (the secrets and cert groups) and ``sites`` (the site and ci groups);
 each imports what it runs only when it runs, so start-up stays short.
 
-Errors: a GeneratorError prints one line ``error: ...`` and exits with its code (2 for bad
-input); anything else is a bug and keeps its traceback.
+Errors: a GeneratorError prints one line ``error: ...`` and exits with its code (errors.ExitCode: one per
+kind, the table of docs/cli.md); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -19,14 +19,17 @@ from typing import NoReturn
 import click
 
 from generator import __version__
-from generator.cli.cluster import bootstrap, diff, doctor
+from generator.cli.cluster import bootstrap, diff, doctor, restore
+from generator.cli.common import examples
 from generator.cli.secrets import cert, secrets
 from generator.cli.sites import adopt, ci, site
 from generator.cli.tree import audit, render, schema, status, validate
-from generator.errors import GeneratorError
+from generator.errors import ExitCode, GeneratorError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=examples(
+    "generator site new prod --domain example.com --age-recipient age1... --cert cert.pem",
+    "generator render --all && generator validate --all", "generator status -o json"))
 @click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The GitOps repository (default: the nearest directory above the current one holding sites/).")
 @click.version_option(__version__, prog_name="generator")
@@ -37,11 +40,11 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
     ctx.obj["repo"] = repo
 
 
-for command in (render, validate, doctor, schema, status, ci, site, adopt, secrets, cert, bootstrap, diff, audit):
+for command in (render, validate, doctor, schema, status, ci, site, adopt, secrets, cert, bootstrap, restore, diff, audit):
     cli.add_command(command)
 
 
-@cli.command()
+@cli.command(epilog=examples('eval "$(generator completion bash)"', "generator completion fish | source"))
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:
     """Print the shell completion script: eval "$(generator completion bash)" (zsh alike; fish: | source)."""
@@ -61,16 +64,19 @@ def main() -> NoReturn:
         _exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        _exit(2)
-    except click.Abort:
+        _exit(ExitCode.USAGE)
+    except click.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            click.echo("interrupted", err=True)
+            _exit(ExitCode.INTERRUPTED)
         click.echo("aborted", err=True)
-        _exit(1)
+        _exit(ExitCode.FINDINGS)
     except GeneratorError as exc:
         click.echo(f"error: {exc.message}", err=True)
         _exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        _exit(130)
+        _exit(ExitCode.INTERRUPTED)
 
 
 def _exit(code: int) -> NoReturn:

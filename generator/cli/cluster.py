@@ -3,61 +3,43 @@ bootstrap (the services a site needs)."""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import click
 
-from generator.cli.common import repo_of
+from generator.cli.common import complete_site, examples, output_option, repo_of
+from generator.output import Format
 
 
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.command(epilog=examples(
+    "generator doctor",
+    "generator doctor -o json",
+    "generator doctor --cluster --context thinkube --site prod"))
+@output_option
+@click.option("--json", "as_json", is_flag=True, hidden=True, help="The same as -o json (kept for scripts).")
 @click.option("--cluster", "live", is_flag=True, help="Check a live cluster for what the tree needs (read-only).")
 @click.option("--context", default=None, metavar="NAME", help="kubeconfig context (with --cluster).")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None, help="With --cluster.")
-@click.option("--site", "sites", multiple=True, metavar="NAME", help="With --cluster: these sites (default: all).")
+@click.option("--site", "sites", multiple=True, metavar="NAME", shell_complete=complete_site,
+              help="With --cluster: these sites (default: all).")
 @click.pass_context
-def doctor(ctx: click.Context, as_json: bool, live: bool, context: str | None, kubeconfig: Path | None,
-           sites: tuple[str, ...]) -> None:
+def doctor(ctx: click.Context, output: Format, as_json: bool, live: bool, context: str | None,
+           kubeconfig: Path | None, sites: tuple[str, ...]) -> None:
     """Which tools are found, their versions, and what is missing; with --cluster, what a live cluster lacks."""
-    if live:
-        from generator.cluster_doctor import doctor_cluster
+    from generator.doctor import run_doctor
 
-        repo = repo_of(ctx)
-        for site in sites:
-            repo.check_site_name(site)
-        checks, healthy = doctor_cluster(repo, list(sites) or repo.site_names(), context=context, kubeconfig=kubeconfig)
-        if as_json:
-            click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
-        else:
-            for check in checks:
-                click.echo(check.line())
-            failed = sum(c.status not in ("ok", "warn") for c in checks)
-            warned = sum(c.status == "warn" for c in checks)
-            ok = len(checks) - failed - warned
-            note = f", {warned} warning(s)" if warned else ""
-            click.echo(f"{ok} ok, {failed} to fix{note}" if failed else
-                       f"all {ok} checks ok{note}" if warned else f"all {len(checks)} checks ok")
-        ctx.exit(0 if healthy else 1)
-    elif context or kubeconfig or sites:
+    if not live and (context or kubeconfig or sites):
         raise click.UsageError("--context, --kubeconfig and --site go with --cluster")
-    from generator.doctor import check_tools
-
-    rows = check_tools()
-    if as_json:
-        click.echo(json.dumps([row.__dict__ for row in rows], indent=2))
-    else:
-        for row in rows:
-            mark = "ok " if row.ok else "MISSING"
-            click.echo(f"{mark:<8} {row.name:<12} {row.version or '-':<14} pinned {row.pinned:<10} {row.path or ''}"
-                       + (f"  ({row.note})" if row.note else ""))
-    sys.exit(0 if all(row.ok for row in rows) else 1)
+    repo = repo_of(ctx) if live else None
+    ctx.exit(run_doctor(repo, "json" if as_json else output, live=live, sites=sites, context=context,
+                        kubeconfig=kubeconfig))
 
 
-@click.command()
-@click.option("--site", required=True, metavar="NAME", help="The site to compare.")
+@click.command(epilog=examples(
+    "generator diff --site prod",
+    "generator diff --site prod --context thinkube --kubeconfig ~/.kube/config"))
+@click.option("--site", required=True, metavar="NAME", shell_complete=complete_site,
+              help="The site to compare.")
 @click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="kubeconfig file (default: kubectl's: $KUBECONFIG or ~/.kube/config).")
 @click.option("--context", default=None, metavar="NAME", help="kubeconfig context (default: the current one).")
@@ -76,8 +58,12 @@ def diff(ctx: click.Context, site: str, kubeconfig: Path | None, context: str | 
     ctx.exit(run_diff(repo_of(ctx), site, Cluster(kubeconfig, context), field_manager=field_manager))
 
 
-@click.command()
-@click.option("--site", required=True, metavar="NAME")
+@click.command(epilog=examples(
+    "generator bootstrap --site prod --dry-run --offline",
+    "generator bootstrap --site prod --dry-run",
+    "generator bootstrap --site prod --only keycloak",
+    "generator bootstrap --site prod -o json"))
+@click.option("--site", required=True, metavar="NAME", shell_complete=complete_site)
 @click.option("--dry-run", is_flag=True, help="Print the plan: what would be created or changed; write nothing.")
 @click.option("--offline", is_flag=True, help="With --dry-run: the plan for a fresh install, from the site file "
               "alone (no service, no admin credential, no age key).")
@@ -86,9 +72,10 @@ def diff(ctx: click.Context, site: str, kubeconfig: Path | None, context: str | 
 @click.option("--rotate-client-secret", is_flag=True, help="Give the Keycloak client a new secret (stored in sops first).")
 @click.option("--timeout", type=click.FloatRange(1, 600), default=15.0, show_default=True, metavar="SECONDS",
               help="Each service must connect and answer each request within this.")
+@output_option
 @click.pass_context
 def bootstrap(ctx: click.Context, site: str, dry_run: bool, offline: bool, only: tuple[str, ...],
-              rotate_client_secret: bool, timeout: float) -> None:
+              rotate_client_secret: bool, timeout: float, output: Format) -> None:
     """Converge the Keycloak client, the PostgreSQL role and database, and the S3 bucket (idempotent).
 
     Admin credentials come from KEYCLOAK_ADMIN_USERNAME/PASSWORD, POSTGRES_ADMIN_USERNAME/PASSWORD and
@@ -99,4 +86,26 @@ def bootstrap(ctx: click.Context, site: str, dry_run: bool, offline: bool, only:
     if offline and not dry_run:
         raise click.UsageError("--offline plans a fresh install: it goes with --dry-run")
     ctx.exit(run_bootstrap(repo_of(ctx), site, only=only, dry_run=dry_run, offline=offline,
-                           rotate_client_secret=rotate_client_secret, timeout=timeout))
+                           rotate_client_secret=rotate_client_secret, timeout=timeout, output=output))
+
+
+@click.command(epilog=examples(
+    "generator restore --site prod --dry-run           # list the backups, print the plan",
+    "generator restore --site prod                     # the newest backup",
+    "generator restore --site prod --from backups/20261205T090000Z-before-v1.108.7.dump"))
+@click.option("--site", required=True, metavar="NAME", shell_complete=complete_site)
+@click.option("--from", "key", metavar="KEY", help="The backup to restore (a key listed by the command); default: the newest.")
+@click.option("--dry-run", is_flag=True, help="List the backups and print the plan; change nothing.")
+@click.option("--timeout", type=click.FloatRange(1, 600), default=15.0, show_default=True, metavar="SECONDS",
+              help="PostgreSQL and S3 must connect and answer each request within this.")
+@click.pass_context
+def restore(ctx: click.Context, site: str, key: str | None, dry_run: bool, timeout: float) -> None:
+    """Restore the site's database from a backup the migration Job took (pg_restore into a new database, then swap).
+
+    Reads the backups with the site's S3 keys (its sops file) and restores with POSTGRES_ADMIN_USERNAME/PASSWORD
+    (or _POSTGRES_ADMIN_* in the sops file). A database already there is renamed <db>_before_restore_<time>, never
+    dropped. Exit 2 with nothing changed when the backup is missing or unreadable or a service cannot be reached.
+    """
+    from bootstrap.restore import run_restore
+
+    ctx.exit(run_restore(repo_of(ctx), site, key=key, dry_run=dry_run, timeout=timeout))

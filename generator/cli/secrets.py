@@ -7,16 +7,17 @@ from pathlib import Path
 
 import click
 
-from generator.cli.common import repo_of
+from generator.cli.common import cluster_options, complete_site, examples, output_option, repo_of
+from generator.output import Format
 
 
-@click.group()
+@click.group(epilog=examples("generator secrets init --site prod", "generator secrets list --site prod"))
 def secrets() -> None:
     """The site's secrets: sops-encrypted in sites/<site>/secrets.sops.yaml."""
 
 
-@secrets.command("init")
-@click.option("--site", required=True, metavar="NAME")
+@secrets.command("init", epilog=examples("generator secrets init --site prod"))
+@click.option("--site", required=True, metavar="NAME", shell_complete=complete_site)
 @click.pass_context
 def secrets_init(ctx: click.Context, site: str) -> None:
     """Create the sops file with generated keys (never overwrites a value)."""
@@ -25,8 +26,9 @@ def secrets_init(ctx: click.Context, site: str) -> None:
     ctx.exit(run(repo_of(ctx), site))
 
 
-@secrets.command("set")
-@click.option("--site", required=True, metavar="NAME")
+@secrets.command("set", epilog=examples(
+    'printf %s "$OPENAI_API_KEY" | generator secrets set --site prod OPENAI_API_KEY'))
+@click.option("--site", required=True, metavar="NAME", shell_complete=complete_site)
 @click.argument("key")
 @click.pass_context
 def secrets_set(ctx: click.Context, site: str, key: str) -> None:
@@ -36,17 +38,22 @@ def secrets_set(ctx: click.Context, site: str, key: str) -> None:
     ctx.exit(run(repo_of(ctx), site, key, read_value(click.get_text_stream("stdin"))))
 
 
-@secrets.command("list")
-@click.option("--site", required=True, metavar="NAME")
+@secrets.command("list", epilog=examples(
+    "generator secrets list --site prod",
+    "generator secrets list --site prod -o yaml"))
+@click.option("--site", required=True, metavar="NAME", shell_complete=complete_site)
+@output_option
 @click.pass_context
-def secrets_list(ctx: click.Context, site: str) -> None:
+def secrets_list(ctx: click.Context, site: str, output: Format) -> None:
     """Key names and whether each is sealed and current (values are never shown)."""
     from generator.secrets.commands import secrets_list as run
 
-    ctx.exit(run(repo_of(ctx), site))
+    ctx.exit(run(repo_of(ctx), site, output=output))
 
 
-@secrets.command("git-credential")
+@secrets.command("git-credential", epilog=examples(
+    "generator secrets git-credential --ssh-key deploy-key --known-hosts known_hosts",
+    'printf %s "$TOKEN" | generator secrets git-credential --token-stdin'))
 @click.option("--ssh-key", "ssh_key", type=click.Path(dir_okay=False, path_type=Path),
               help="The deploy key's private half (ssh:// repositories).")
 @click.option("--known-hosts", "known_hosts", type=click.Path(dir_okay=False, path_type=Path),
@@ -63,8 +70,8 @@ def secrets_git_credential(ctx: click.Context, ssh_key: Path | None, known_hosts
     ctx.exit(run(repo_of(ctx), ssh_key=ssh_key, known_hosts=known_hosts, token=token, username=username))
 
 
-@secrets.command("rotate")
-@click.option("--site", required=True, metavar="NAME")
+@secrets.command("rotate", epilog=examples("generator secrets rotate --site prod LITELLM_MASTER_KEY"))
+@click.option("--site", required=True, metavar="NAME", shell_complete=complete_site)
 @click.option("--force", is_flag=True, help="Also rotate keys whose rotation loses data (LITELLM_SALT_KEY).")
 @click.argument("key")
 @click.pass_context
@@ -75,13 +82,16 @@ def secrets_rotate(ctx: click.Context, site: str, key: str, force: bool) -> None
     ctx.exit(run(repo_of(ctx), site, key, force))
 
 
-@click.group()
+@click.group(epilog=examples(
+    "generator cert fetch --site prod --context thinkube",
+    "generator cert import --site prod cert.pem"))
 def cert() -> None:
     """The site's public sealing certificate (sites/<site>/sealing-cert.pem)."""
 
 
-@cert.command("import")
-@click.option("--site", required=True, metavar="NAME")
+@cert.command("import", epilog=examples(
+    "kubeseal --fetch-cert > cert.pem && generator cert import --site prod cert.pem"))
+@click.option("--site", required=True, metavar="NAME", shell_complete=complete_site)
 @click.argument("file", type=click.Path(path_type=Path, readable=False))  # read_input says what is wrong
 @click.pass_context
 def cert_import(ctx: click.Context, site: str, file: Path) -> None:
@@ -91,13 +101,17 @@ def cert_import(ctx: click.Context, site: str, file: Path) -> None:
     ctx.exit(run(repo_of(ctx), site, file))
 
 
-@cert.command("fetch")
-@click.option("--site", required=True, metavar="NAME")
+@cert.command("fetch", epilog=examples(
+    "generator cert fetch --site prod",
+    "generator cert fetch --site prod --context thinkube"))
+@click.option("--site", required=True, metavar="NAME", shell_complete=complete_site)
 @click.option("--controller-name", default="sealed-secrets-controller", show_default=True)
 @click.option("--controller-namespace", default="kube-system", show_default=True)
+@cluster_options
 @click.pass_context
-def cert_fetch(ctx: click.Context, site: str, controller_name: str, controller_namespace: str) -> None:
-    """Fetch the controller's certificate with kubeseal --fetch-cert (current kubeconfig context)."""
+def cert_fetch(ctx: click.Context, site: str, controller_name: str, controller_namespace: str, kubeconfig: Path | None,
+               context: str | None) -> None:
+    """Fetch the controller's certificate with kubeseal --fetch-cert; exit 3 when the cluster cannot be read."""
     from generator.secrets.commands import cert_fetch as run
 
-    ctx.exit(run(repo_of(ctx), site, controller_name, controller_namespace))
+    ctx.exit(run(repo_of(ctx), site, controller_name, controller_namespace, kubeconfig=kubeconfig, context=context))

@@ -7,39 +7,48 @@ from pathlib import Path
 
 import click
 
-from generator import __version__
-from generator.cli.common import repo_of
+from generator.cli.common import cluster_options, complete_site, examples, repo_of
 from generator.errors import UsageError
 
 
-@click.group()
+@click.group(epilog=examples(
+    "generator site new eu --domain eu.example.com --from prod",
+    "generator site remove eu --yes"))
 def site() -> None:
     """Add a site in one command, or remove one (files, secrets, rendered outputs)."""
 
 
-@site.command("new")
+@site.command("new", epilog=examples(
+    "generator site new eu --domain eu.example.com --from prod --cert cert.pem",
+    "generator site new eu --domain eu.example.com --age-recipient age1... --fetch-cert --context thinkube"))
 @click.argument("name")
 @click.option("--domain", required=True, help="The site's domain (the proxy is litellm.<domain>).")
-@click.option("--from", "source", metavar="SITE", help="Copy this site's file (comments kept), with the new domain.")
+@click.option("--from", "source", metavar="SITE", shell_complete=complete_site,
+              help="Copy this site's file (comments kept), with the new domain.")
 @click.option("--age-recipient", "recipients", multiple=True, metavar="AGE1...",
               help="Who may decrypt the site's secrets (repeatable); adds the site's rule to .sops.yaml.")
 @click.option("--cert", type=click.Path(path_type=Path, readable=False), help="The sealing certificate (PEM).")
-@click.option("--fetch-cert", is_flag=True, help="Fetch the certificate from the cluster (current context).")
+@click.option("--fetch-cert", is_flag=True, help="Fetch the certificate from the cluster (--kubeconfig, --context).")
 @click.option("--controller-name", default="sealed-secrets-controller", show_default=True, help="With --fetch-cert.")
 @click.option("--controller-namespace", default="kube-system", show_default=True, help="With --fetch-cert.")
 @click.option("--wave", type=click.IntRange(0, 100), default=0, show_default=True, help="rollout.wave")
+@cluster_options
 @click.pass_context
 def site_new(ctx: click.Context, name: str, domain: str, source: str | None, recipients: tuple[str, ...],
-             cert: Path | None, fetch_cert: bool, controller_name: str, controller_namespace: str, wave: int) -> None:
+             cert: Path | None, fetch_cert: bool, controller_name: str, controller_namespace: str, wave: int,
+             kubeconfig: Path | None, context: str | None) -> None:
     """Write sites/NAME/site.yaml, its .sops.yaml rule, certificate and secrets, then render it."""
     from generator.scaffold import NewSite, run_site_new
 
+    if (kubeconfig or context) and not fetch_cert:
+        raise click.UsageError("--kubeconfig and --context go with --fetch-cert")
     ctx.exit(run_site_new(repo_of(ctx), NewSite(name, domain, source, recipients, cert, fetch_cert, wave,
-                                                controller=(controller_name, controller_namespace))))
+                                                controller=(controller_name, controller_namespace),
+                                                kubeconfig=kubeconfig, context=context)))
 
 
-@site.command("remove")
-@click.argument("name")
+@site.command("remove", epilog=examples("generator site remove eu", "generator site remove eu --yes"))
+@click.argument("name", shell_complete=complete_site)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def site_remove(ctx: click.Context, name: str, yes: bool) -> None:
@@ -55,36 +64,58 @@ def site_remove(ctx: click.Context, name: str, yes: bool) -> None:
     ctx.exit(run_site_remove(repo, name))
 
 
-@click.group()
+@click.group(epilog=examples(
+    "generator ci init --provider gitea --generator-git https://git.example.com/platform/generator.git"))
 def ci() -> None:
     """The CI workflow of this GitOps repository."""
 
 
-@ci.command("init")
-@click.option("--provider", required=True, type=click.Choice(["gitea", "github", "gitlab"]),
-              help="Writes .gitea/workflows/litellm-gitops.yaml, .github/workflows/litellm-gitops.yaml or .gitlab-ci.yml.")
+@ci.command("init", epilog=examples(
+    "generator ci init --provider github --generator-git https://github.com/example/generator.git",
+    "generator ci init --provider gitea --generator-git URL --generator-credential-secret GENERATOR_TOKEN",
+    "generator ci init --provider argo --generator-git URL --repository platform/litellm-gitops"))
+@click.option("--provider", required=True, type=click.Choice(["gitea", "github", "gitlab", "argo"]),
+              help="Writes .gitea/workflows/litellm-gitops.yaml, .github/workflows/litellm-gitops.yaml, "
+              ".gitlab-ci.yml, or .argo/ (an Argo Workflows WorkflowTemplate and an Argo Events Sensor).")
 @click.option("--generator-git", required=True, metavar="URL",
               help="Git URL the CI clones the generator from (the runner must be able to read it).")
-@click.option("--generator-ref", default=f"v{__version__}", show_default=True, metavar="REF",
-              help="Tag or branch of the generator the CI installs; it must pin the tool versions this one does.")
+@click.option("--generator-ref", default=None, metavar="REF",
+              help="Tag or commit of the generator the CI installs (default: the v<version> tag when it points at "
+              "the commit this generator runs from, else that commit).")
+@click.option("--generator-credential-secret", "credential_secret", default=None, metavar="NAME",
+              help="The CI secret (argo: the Kubernetes Secret, key 'token') holding a token that reads a private "
+              "generator repository (argo: and the GitOps repository).")
+@click.option("--repository", default=None, metavar="OWNER/NAME",
+              help="argo: the GitOps repository in Gitea whose pushes start a run.")
+@click.option("--argo-namespace", default=None, metavar="NAME", help="argo: where Argo runs (default: argo).")
+@click.option("--argo-cache-claim", default=None, metavar="PVC",
+              help="argo: a PersistentVolumeClaim that keeps the downloads and builds between runs.")
 @click.option("--force", is_flag=True, help="Replace an existing workflow file that differs.")
 @click.option("--dry-run", is_flag=True, help="Write nothing; say whether the file would be created or updated.")
 @click.pass_context
-def ci_init(ctx: click.Context, provider: str, generator_git: str, generator_ref: str, force: bool,
-            dry_run: bool) -> None:
+def ci_init(ctx: click.Context, provider: str, generator_git: str, generator_ref: str | None,
+            credential_secret: str | None, repository: str | None, argo_namespace: str | None,
+            argo_cache_claim: str | None, force: bool, dry_run: bool) -> None:
     """Write the CI workflow: render --all --check, validate --all and audit, with the pinned tools."""
-    from generator.ci_workflows import CiRequest, ci_init as run
+    from generator.ci_workflows import ArgoTarget, CiRequest, ci_init as run
 
-    ctx.exit(run(repo_of(ctx), CiRequest(provider, generator_git, generator_ref, force=force, dry_run=dry_run)))
+    argo = None
+    if repository is not None or argo_namespace is not None or argo_cache_claim is not None:
+        argo = ArgoTarget(repository or "", namespace=argo_namespace or ArgoTarget.namespace,
+                          cache_claim=argo_cache_claim)
+    ctx.exit(run(repo_of(ctx), CiRequest(provider, generator_git, generator_ref, credential_secret, argo,
+                                         force=force, dry_run=dry_run)))
 
 
-@click.command()
-@click.option("--site", required=True, metavar="NAME", help="The new site's name (sites/NAME).")
+@click.command(epilog=examples(
+    "generator adopt --site home --context thinkube --age-recipient age1... --cert sealing-cert.pem",
+    "kubectl -n litellm get secret,configmap,deployment,service,httproute,ingress,pvc -o yaml > litellm.yaml",
+    "generator adopt --site home --from-manifests litellm.yaml --dry-run"))
+@click.option("--site", required=True, metavar="NAME", shell_complete=complete_site,
+              help="The new site's name (sites/NAME; the names taken are offered).")
 @click.option("--from-manifests", "manifests", type=click.Path(dir_okay=False, path_type=Path, readable=False),
               help="A saved 'kubectl get -o yaml' (or -o json) dump of the original objects: a List or documents.")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Read the live cluster with this kubeconfig (read-only; without --from-manifests).")
-@click.option("--context", default=None, metavar="NAME", help="kubeconfig context of the live cluster.")
+@cluster_options
 @click.option("--namespace", default=None, metavar="NS", help="Where the playbooks deployed (default: litellm; "
               "a dump's own when it holds one).")
 @click.option("--age-recipient", "recipients", multiple=True, metavar="AGE1...",

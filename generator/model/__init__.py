@@ -20,7 +20,7 @@ from generator.model.base import (
 from generator.model.scheduling import PodSettings
 from generator.model.workload import (
     DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG, DIGEST_RE, DOCKER_HUB, IMAGE_REPO_RE, MIN_LITELLM_VERSION, TAG_RE,
-    VERSION_RE, Hpa, Image, Migration, Pdb, Persistence, ResourceList, Resources, WaitFor, image_registry,
+    VERSION_RE, Backup, Hpa, Image, Migration, Pdb, Persistence, ResourceList, Resources, WaitFor, image_registry,
 )
 from generator.model.routing import (
     DEFAULT_GATEWAY_PROXY_NAMESPACE, DEFAULT_INGRESS_CONTROLLER_NAMESPACE, Cidr, Egress, ExternalBlock, GatewayRef,
@@ -36,5 +36,5 @@ from generator.model.serving import LICENSE_KEY, Callbacks, Drain, JwtAuth, Metr
 from generator.model.gitops import AGE_RECIPIENT_RE, ArgoCd, ArgoDestination, Discovery, Flux, GitOps, Rollout, Secrets
 from generator.model.destinations import external_destinations
 from generator.model.site import (
-    BOOTSTRAP_SECRET_KEYS, GENERATED_SECRET_KEYS, MANAGED_ENV, S3_SECRET_KEYS, Bootstrap, FleetEntry, Site,
+    BOOTSTRAP_SECRET_KEYS, GENERATED_SECRET_KEYS, MANAGED_ENV, PROXY_ADMIN_KEY, S3_SECRET_KEYS, Bootstrap, FleetEntry, Site,
 )

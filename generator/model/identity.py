@@ -11,7 +11,9 @@ from generator.model.base import HttpUrl, KeycloakName, Model
 
 
 class Claims(Model):
-    user_id: str = "preferred_username"
+    # The Keycloak user's id: a LiteLLM user is that identity, not a username someone else may take (and
+    # PROXY_ADMIN_ID, compared against this claim at every SSO sign-in, is the admin's id: keycloak.proxyAdmin).
+    user_id: str = "sub"
     # Empty: LiteLLM 1.108.7 links a signing-in user to an existing account with the same email without looking
     # at email_verified, so the email claim is left out unless the realm guarantees verified, unique emails.
     email: str = ""
@@ -30,7 +32,10 @@ class Keycloak(Model):
     admin_role: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "AI_ADMIN"
     user_role: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "AI_USER"
     admin_users: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=lambda: ["admin"])
-    proxy_admin_id: str = "admin"
+    # The username of the Keycloak user LiteLLM makes proxy admin at every sign-in (PROXY_ADMIN_ID), whatever
+    # the role claim says. Bootstrap looks up the user's id (sub) and stores it in sops as PROXY_ADMIN_ID; a user
+    # who merely takes this username later is not admin. None: admin only by keycloak.adminRole.
+    proxy_admin: Annotated[str, Field(min_length=1)] | None = "admin"
     claims: Claims = Claims()
     # The password grant for this client: off, since the dashboard needs only the code flow and programmatic
     # access is by key or by a token of the realm (jwtAuth); the grant would also skip browser second factors.

@@ -18,7 +18,9 @@ from generator.model.proxy import (EnvFrom, ExternalSecretKey, GeneralSettings, 
 from generator.model.routing import NetworkPolicy, Routing
 from generator.model.scheduling import PodSettings
 from generator.model.serving import LICENSE_KEY, Callbacks, Drain, JwtAuth, Metrics, Redis, serving_env_names
-from generator.model.workload import MIRROR_IMAGE, Hpa, Image, Migration, Pdb, Persistence, Resources, WaitFor
+from generator.model.workload import (BACKUP_IMAGE_NAME, DEFAULT_IMAGE_REPOSITORY, DOCKER_HUB, MIRROR_IMAGE, UPSTREAM_BACKUP_IMAGE,
+                                      UPSTREAM_IMAGE_FOLDER, Backup, image_registry, Hpa, Image, Migration, Pdb,
+                                      Persistence, Resources, WaitFor)
 
 
 class Bootstrap(Model):
@@ -36,7 +38,8 @@ MANAGED_ENV = frozenset(
         "STORE_MODEL_IN_DB", "PROXY_BASE_URL", "LITELLM_MODE", "GENERIC_CLIENT_ID", "GENERIC_CLIENT_SECRET",
         "GENERIC_AUTHORIZATION_ENDPOINT", "GENERIC_TOKEN_ENDPOINT", "GENERIC_USERINFO_ENDPOINT",
         "GENERIC_SCOPE", "PROXY_ADMIN_ID", "GENERIC_USER_ROLE_ATTRIBUTE", "GENERIC_USER_ID_ATTRIBUTE",
-        "GENERIC_USER_EMAIL_ATTRIBUTE", "S3_BUCKET_NAME", "S3_REGION_NAME", "S3_ENDPOINT_URL",
+        "GENERIC_USER_EMAIL_ATTRIBUTE", "GENERIC_ROLE_MAPPINGS_ROLES", "GENERIC_ROLE_MAPPINGS_GROUP_CLAIM",
+        "GENERIC_ROLE_MAPPINGS_DEFAULT_ROLE", "S3_BUCKET_NAME", "S3_REGION_NAME", "S3_ENDPOINT_URL",
         "S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY",
         # REDIS_* would switch on LiteLLM's env fallback behind the redis section's back
         "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_URL", "REDIS_SSL",
@@ -48,6 +51,7 @@ MANAGED_ENV = frozenset(
 GENERATED_SECRET_KEYS = ("LITELLM_MASTER_KEY", "LITELLM_SALT_KEY", "ADMIN_PASSWORD")
 BOOTSTRAP_SECRET_KEYS = ("DATABASE_URL", "CLIENT_SECRET")
 S3_SECRET_KEYS = ("S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY")
+PROXY_ADMIN_KEY = "PROXY_ADMIN_ID"  # the Keycloak id of keycloak.proxyAdmin, which bootstrap looks up
 
 
 class Site(Model):
@@ -90,6 +94,7 @@ class Site(Model):
     network_policy: NetworkPolicy = NetworkPolicy()
     wait_for: WaitFor = WaitFor()
     migration: Migration = Migration()
+    backup: Backup = Backup()
     rollout: Rollout = Rollout()
     persistence: Persistence = Persistence()
     secrets: Secrets = Secrets()
@@ -179,6 +184,10 @@ class Site(Model):
                     if unknown:
                         raise rule_error(f"router.{field}.{index}", f"{', '.join(map(repr, unknown))} is not in models "
                                          "(generalSettings.storeModelInDb is false, so no model comes from the UI)")
+        if self.keycloak.proxy_admin and self.keycloak.claims.user_id != "sub":
+            raise rule_error("keycloak.claims.userId", f"'{self.keycloak.claims.user_id}': LiteLLM compares "
+                             "PROXY_ADMIN_ID (the Keycloak id of keycloak.proxyAdmin) with this claim, so it must be "
+                             "'sub'; or set keycloak.proxyAdmin: null")
         self._serving_rules()
         # an ssh:// source without a credential is refused where the repository's credential is known
         # (loader.with_git_access): the sealed one in platform/git.sops.yaml is the usual way out
@@ -224,6 +233,24 @@ class Site(Model):
         return self.wait_for.image or self.image.reference
 
     @property
+    def backup_enabled(self) -> bool:
+        """The dump goes to the cache bucket: no bucket (cache off), no backup."""
+        return self.backup.enabled and self.cache.enabled
+
+    @property
+    def backup_image(self) -> str:
+        """pg_dump's image: by default postgres:18-alpine from the registry folder the LiteLLM image comes from."""
+        if self.backup.image:
+            return self.backup.image
+        repository = self.image.repository or DEFAULT_IMAGE_REPOSITORY  # filled from the domain by validation
+        if image_registry(repository) in DOCKER_HUB:
+            return f"docker.io/library/{BACKUP_IMAGE_NAME}"
+        folder = repository.rsplit("/", 1)[0]
+        if folder == UPSTREAM_IMAGE_FOLDER:  # no mirror: PostgreSQL 18's client from the same registry
+            return UPSTREAM_BACKUP_IMAGE
+        return f"{folder}/{BACKUP_IMAGE_NAME}"
+
+    @property
     def traffic_namespace(self) -> str:
         """Where the pods that carry the site's traffic to the proxy run."""
         if self.routing.type == "httproute":
@@ -250,6 +277,8 @@ class Site(Model):
     def secret_keys(self) -> list[str]:
         """Every key of litellm-secrets this site's Deployment reads, in a stable order."""
         keys = [*GENERATED_SECRET_KEYS, *BOOTSTRAP_SECRET_KEYS]
+        if self.keycloak.proxy_admin:
+            keys.append(PROXY_ADMIN_KEY)
         if self.cache.enabled:
             keys += S3_SECRET_KEYS
         for entry in self.models:

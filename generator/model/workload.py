@@ -125,15 +125,19 @@ class WaitFor(Model):
     @field_validator("image")
     @classmethod
     def _pinned_mirror(cls, image: str | None) -> str | None:
-        if image is None:
-            return None
-        name, _, tag = image.rpartition(":")
-        if "@sha256:" not in image and (not name or not tag or "/" in tag or tag == "latest"):
-            raise ValueError(f"{image!r} is not pinned: give a tag other than latest, or a digest")
-        if image_registry(image) in DOCKER_HUB:
-            raise ValueError(f"{image!r} pulls from Docker Hub; name the site's registry mirror "
-                             "(for example harbor.example.com/library/busybox:1.37.0)")
-        return image
+        return pinned_mirror(image)
+
+
+def pinned_mirror(image: str | None) -> str | None:
+    if image is None:
+        return None
+    name, _, tag = image.rpartition(":")
+    if "@sha256:" not in image and (not name or not tag or "/" in tag or tag == "latest"):
+        raise ValueError(f"{image!r} is not pinned: give a tag other than latest, or a digest")
+    if image_registry(image) in DOCKER_HUB:
+        raise ValueError(f"{image!r} pulls from Docker Hub; name the site's registry mirror "
+                         "(for example harbor.example.com/library/busybox:1.37.0)")
+    return image
 
 
 class Migration(Model):
@@ -141,6 +145,30 @@ class Migration(Model):
 
     deadline_seconds: Annotated[int, Field(ge=60, le=86400)] = 900
     backoff_limit: Annotated[int, Field(ge=0, le=10)] = 2
+
+
+BACKUP_IMAGE_NAME = "postgres:18-alpine"  # Thinkube's PostgreSQL is postgres:18-alpine; pg_dump's major >= the server's
+# A site on the upstream image has no mirror: pg_dump then comes from the same registry (CloudNativePG's
+# PostgreSQL 18 image, which carries the client programs and sh).
+UPSTREAM_IMAGE_FOLDER = DEFAULT_IMAGE_REPOSITORY.rsplit("/", 1)[0]
+UPSTREAM_BACKUP_IMAGE = "ghcr.io/cloudnative-pg/postgresql:18"
+
+
+class Backup(Model):
+    """A pg_dump of the database (custom format) into the site's bucket before every migration, the newest
+    ``keep`` kept. ``image`` runs pg_dump (default: the site's registry mirror's postgres:18-alpine, the image
+    Thinkube's own playbooks pull for PostgreSQL 18); the upload runs the site's LiteLLM image (boto3)."""
+
+    enabled: bool = True
+    image: str | None = None
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*/$")] = "backups/"
+    keep: Annotated[int, Field(ge=1, le=1000)] = 7
+    size_limit: Quantity = "2Gi"  # the pod's scratch space for one dump (an emptyDir)
+
+    @field_validator("image")
+    @classmethod
+    def _pinned_mirror(cls, image: str | None) -> str | None:
+        return pinned_mirror(image)
 
 
 class Persistence(Model):

@@ -1,6 +1,7 @@
 """The schema migration Job: LiteLLM's own migration entry point, run once per rollout, before the pods.
 
-Serving pods carry DISABLE_SCHEMA_UPDATE=true (see base.py), so only this Job touches the schema.
+Serving pods carry DISABLE_SCHEMA_UPDATE=true (see base.py), so only this Job touches the schema, and
+with ``backup`` on (the default with the cache bucket) it first dumps the database there (backup.py).
 Each engine orders it: Argo CD runs it as a Sync hook in an earlier sync wave than the Deployment
 (after the wave holding the namespace and the Secret, so a first install finds DATABASE_URL); Flux
 applies it from its own Kustomization that the app's Kustomization dependsOn (gitops.py).
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator.model import Site
+from generator.render.backup import backup_containers, backup_volume
 from generator.render.base import pod_defaults, writable_mounts, writable_volumes
 from generator.render.common import env_secret, env_value, hardened_container_security, obj
 from generator.render.waiting import wait_for_container
@@ -50,10 +52,15 @@ def migration_job(site: Site) -> dict[str, Any]:
     pod: dict[str, Any] = {**pod_defaults(), "restartPolicy": "Never"}
     if site.priority_class_name:
         pod["priorityClassName"] = site.priority_class_name
+    init = []
     if site.wait_for.enabled:
-        pod["initContainers"] = [wait_for_container(site, "wait-for-postgres", site.postgres.host, site.postgres.port)]
+        init.append(wait_for_container(site, "wait-for-postgres", site.postgres.host, site.postgres.port))
+    if site.backup_enabled:  # a copy of the database before the schema moves (render/backup.py)
+        init += backup_containers(site)
+    if init:
+        pod["initContainers"] = init
     pod["containers"] = [container]
-    pod["volumes"] = writable_volumes()
+    pod["volumes"] = writable_volumes() + ([backup_volume(site)] if site.backup_enabled else [])
     pod.update(site.pod.placement())
     meta = site.pod.metadata()
     template_meta = {**meta, "labels": {**meta.get("labels", {}), **labels}}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator.model import SecretHeader, Site
+from generator.model import PROXY_ADMIN_KEY, SecretHeader, Site
 from generator.model.serving import LICENSE_KEY
 from generator.render import gitops
 from generator.render.common import APP, CONFIG_NAME, CONTAINER_PORT, env_secret, env_value, obj, yaml_file
@@ -136,11 +137,13 @@ def site_env(site: Site) -> list[dict[str, Any]]:
         env_value("GENERIC_TOKEN_ENDPOINT", f"{oidc}/token"),
         env_value("GENERIC_USERINFO_ENDPOINT", f"{oidc}/userinfo"),
         env_value("GENERIC_SCOPE", site.keycloak.scope),
-        env_value("PROXY_ADMIN_ID", site.keycloak.proxy_admin_id),
         env_value("GENERIC_USER_ROLE_ATTRIBUTE", claims.role),
+        *role_mapping_env(site),
         env_value("GENERIC_USER_ID_ATTRIBUTE", claims.user_id),
         env_value("GENERIC_USER_EMAIL_ATTRIBUTE", claims.email),
     ]
+    if site.keycloak.proxy_admin:  # the admin's Keycloak id, which bootstrap looked up and stored in sops
+        env.append(env_secret(PROXY_ADMIN_KEY, PROXY_ADMIN_KEY))
     if site.cache.enabled:
         env += [
             env_value("S3_BUCKET_NAME", site.s3.bucket),
@@ -164,6 +167,16 @@ def site_env(site: Site) -> list[dict[str, Any]]:
             ref = {"name": value.secret, "key": value.key, **({"optional": True} if value.optional else {})}
             env.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
     return env
+
+
+def role_mapping_env(site: Site) -> list[dict[str, Any]]:
+    """LiteLLM 1.108.7's role mappings for the generic SSO provider: every sign-in yields a valid role, which
+    overwrites the stored one (``_build_sso_user_update_data``), so a user whose claim lost a role is demoted. A
+    claim naming no LiteLLM role yields the viewer role; without the mappings LiteLLM would keep the stored role."""
+    roles = {"proxy_admin": ["proxy_admin"], "internal_user": ["internal_user"]}  # the client roles bootstrap maps
+    return [env_value("GENERIC_ROLE_MAPPINGS_ROLES", json.dumps(roles, separators=(",", ":"))),
+            env_value("GENERIC_ROLE_MAPPINGS_GROUP_CLAIM", site.keycloak.claims.role),
+            env_value("GENERIC_ROLE_MAPPINGS_DEFAULT_ROLE", "internal_user_viewer")]
 
 
 def serving_env(site: Site) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import TextIO
 from generator import proc
 from generator.inputs import check_yaml_files
 from generator.layout import Repo
+from generator.output import Format, emit, mark
 from generator.secrets.shapes import scan_history, scan_secret_manifests, scan_text
 from generator.secrets.store import SecretsFile
 from generator.tools import find, kustomize
@@ -51,7 +52,7 @@ def _scan(data: bytes, needles: dict[bytes, str]) -> set[str]:
     return {key for needle, key in needles.items() if needle in data}
 
 
-def run_audit(repo: Repo, out: TextIO = sys.stdout) -> int:
+def run_audit(repo: Repo, out: TextIO = sys.stdout, output: Format = "table") -> int:
     values: dict[str, str] = {}
     skipped_sites: list[str] = []
     short: list[str] = []
@@ -97,11 +98,11 @@ def run_audit(repo: Repo, out: TextIO = sys.stdout) -> int:
         check_yaml_files(repo.root, [repo.root / "base", repo.root / "overlays"])
         for overlay in sorted((repo.root / "overlays").glob("*/kustomization.yaml")):
             rendered += 1
-            output = kustomize.build(overlay.parent)
+            built = kustomize.build(overlay.parent)
             where = f"rendered output: {overlay.parent.relative_to(repo.root)}"
-            for key in _scan(output, needles):
+            for key in _scan(built, needles):
                 findings.append(Finding(key, where))
-            findings += _shapes(output, f"{where} (built), line", manifests=True)
+            findings += _shapes(built, f"{where} (built), line", manifests=True)
     for site in skipped_sites:
         print(f"warning: sites/{site}/secrets.sops.yaml: no age key here decrypts it; its values were not audited",
               file=sys.stderr)
@@ -109,14 +110,14 @@ def run_audit(repo: Repo, out: TextIO = sys.stdout) -> int:
         print(f"note: {len(short)} value(s) shorter than {MIN_LENGTH} characters not searched: {', '.join(short)}",
               file=sys.stderr)
     unique = sorted(set(findings), key=lambda f: (f.label, f.key, f.where))
-    if unique:
-        for finding in unique:
-            print(f"{finding.label} {finding.key}: {finding.where}", file=out)
-        print(f"audit failed: {len(unique)} place(s) hold a secret in plaintext", file=out)
-        return 1
-    print(f"audit passed: secret shapes and {len(values)} site value(s) searched in {files} file(s), "
-          f"{commits} commit(s) of history, {rendered} rendered overlay(s); no plaintext found", file=out)
-    return 0
+    summary = (f"audit failed: {len(unique)} place(s) hold a secret in plaintext" if unique else
+               f"audit passed: secret shapes and {len(values)} site value(s) searched in {files} file(s), "
+               f"{commits} commit(s) of history, {rendered} rendered overlay(s); no plaintext found")
+    emit([{"label": f.label, "key": f.key, "where": f.where} for f in unique], output,
+         lambda: "\n".join([*(f"{f.label} {f.key}: {f.where}" for f in unique), mark(not unique, summary, out)]), out)
+    if output != "table":  # the rows are the findings; the verdict goes beside them
+        print(summary, file=sys.stderr)
+    return 1 if unique else 0
 
 
 def _tree_files(root: Path):

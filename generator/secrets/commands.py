@@ -11,7 +11,8 @@ from typing import TextIO
 
 
 from generator import proc
-from generator.errors import GeneratorError, UsageError
+from generator.errors import ClusterError, GeneratorError, UsageError
+from generator.output import Format, emit
 from generator.layout import Repo
 from generator.loader import load_site
 from generator.inputs import read_input, safe_load_limited
@@ -69,7 +70,7 @@ def secrets_rotate(repo: Repo, site: str, key: str, force: bool, out: TextIO = s
     return 0
 
 
-def secrets_list(repo: Repo, site: str, out: TextIO = sys.stdout) -> int:
+def secrets_list(repo: Repo, site: str, out: TextIO = sys.stdout, output: Format = "table") -> int:
     """Key names and whether each is sealed and current. Needs the age key only when the file changed."""
     model = load_site(repo, site)
     store = SecretsFile(repo, site)
@@ -95,11 +96,15 @@ def secrets_list(repo: Repo, site: str, out: TextIO = sys.stdout) -> int:
         names = sorted(sealed_keys)
         current = {k: "current" if keyless_current else "unknown" for k in names}
     required = model.secret_keys()
-    print(f"{'KEY':<28} {'SOPS':<5} {'SEALED':<7} {'STATE':<8} USED", file=out)
-    for key in sorted(set(names) | set(required)):
-        in_sops = key in current
-        print(f"{key:<28} {'yes' if in_sops else 'no':<5} {'yes' if key in sealed_keys else 'no':<7} "
-              f"{current.get(key, 'missing'):<8} {'yes' if key in required else 'no'}", file=out)
+    rows = [{"key": key, "sops": key in current, "sealed": key in sealed_keys, "state": current.get(key, "missing"),
+             "used": key in required} for key in sorted(set(names) | set(required))]
+
+    def table() -> str:
+        yes = {True: "yes", False: "no"}
+        return "\n".join([f"{'KEY':<28} {'SOPS':<5} {'SEALED':<7} {'STATE':<8} USED", *(
+            f"{r['key']:<28} {yes[r['sops']]:<5} {yes[r['sealed']]:<7} {r['state']:<8} {yes[r['used']]}" for r in rows)])
+
+    emit(rows, output, table, out)
     return 0
 
 
@@ -123,13 +128,15 @@ def cert_import(repo: Repo, site: str, source: Path, out: TextIO = sys.stdout) -
     return _install_cert(repo, site, read_input(source, str(source), limit=MAX_CERT_BYTES), str(source), out)
 
 
-def cert_fetch(repo: Repo, site: str, controller_name: str, controller_namespace: str, out: TextIO = sys.stdout) -> int:
-    """kubeseal --fetch-cert from the cluster in the current kubeconfig context."""
+def cert_fetch(repo: Repo, site: str, controller_name: str, controller_namespace: str, out: TextIO = sys.stdout,
+               *, kubeconfig: Path | None = None, context: str | None = None) -> int:
+    """kubeseal --fetch-cert from the cluster of the kubeconfig context (kubectl's defaults when None)."""
     repo.check_site_name(site)
-    result = proc.run([require("kubeseal"), "--fetch-cert", "--controller-name", controller_name,
+    where = [*(["--kubeconfig", str(kubeconfig)] if kubeconfig else []), *(["--context", context] if context else [])]
+    result = proc.run([require("kubeseal"), *where, "--fetch-cert", "--controller-name", controller_name,
                        "--controller-namespace", controller_namespace], check=False, timeout=60)
     if result.returncode != 0:
-        raise GeneratorError(f"kubeseal --fetch-cert failed: {proc.tail(result.err_text, 2)}")
+        raise ClusterError(f"kubeseal --fetch-cert failed: {proc.tail(result.err_text, 2)}")
     if len(result.stdout) > MAX_CERT_BYTES:  # the input gate's limit, as for a certificate read from a file
         raise UsageError(f"the cluster's sealing certificate is larger than the limit of {MAX_CERT_BYTES} bytes "
                          f"({len(result.stdout)} bytes)")

@@ -6,7 +6,7 @@ import secrets
 import string
 from collections.abc import Callable
 
-from generator.model import BOOTSTRAP_SECRET_KEYS, S3_SECRET_KEYS, Site
+from generator.model import BOOTSTRAP_SECRET_KEYS, PROXY_ADMIN_KEY, S3_SECRET_KEYS, Site
 
 ALPHANUMERIC = string.ascii_letters + string.digits
 FINGERPRINT_KEY = "_fingerprint_key"  # HMAC key for change detection; never sealed into the Secret
@@ -30,7 +30,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "ADMIN_PASSWORD": _random(32),
     FINGERPRINT_KEY: lambda: secrets.token_hex(32),
 }
-FILLED_BY_BOOTSTRAP = (*BOOTSTRAP_SECRET_KEYS, *S3_SECRET_KEYS)
+FILLED_BY_BOOTSTRAP = (*BOOTSTRAP_SECRET_KEYS, PROXY_ADMIN_KEY, *S3_SECRET_KEYS)
 SALT_WARNING = (
     "rotating LITELLM_SALT_KEY makes every model credential LiteLLM stored in its database unreadable; "
     "re-enter them in the UI afterwards. Pass --force to rotate anyway"

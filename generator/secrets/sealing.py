@@ -147,7 +147,7 @@ def overlay_secret(repo: Repo, name: str, site: Site, *, seal: bool = True) -> S
     except NeedsSealing as exc:
         outcome.stale = str(exc)
         if existing_path.is_file():
-            outcome.files[target] = existing_path.read_bytes()
+            outcome.files[target] = committed_bytes(existing_path)
     return outcome
 
 
@@ -177,7 +177,7 @@ def _sops_secret(store: SecretsFile, site: Site, existing_path: Path, outcome: S
     annotations = previous.get("metadata", {}).get("annotations", {}) if previous else {}
     if previous and annotations.get(SOPS_SHA) == sops_sha and annotations.get(RECIPIENTS) == ",".join(recipients) \
             and previous.get("metadata", {}).get("namespace") == site.namespace:
-        return existing_path.read_bytes()
+        return committed_bytes(existing_path)
     if not allowed:
         raise NeedsSealing(shown, store)
     values = {k: v for k, v in store.read().items() if not is_internal(k)}
@@ -191,6 +191,15 @@ def _sops_secret(store: SecretsFile, site: Site, existing_path: Path, outcome: S
     header = (f"# Generated from {store.rel} by the LiteLLM GitOps generator. Do not edit.\n"
               f"# sops-encrypted for the cluster's age key; Flux decrypts it (spec.decryption).\n").encode()
     return header + encrypted
+
+
+def committed_bytes(path: Path) -> bytes:
+    """The committed file's bytes as ``load_committed`` read them (within a render, not read again); a file the
+    input gate refuses is kept as it is, for the plan to replace."""
+    try:
+        return read_input(path, str(path))
+    except SiteError:
+        return path.read_bytes()
 
 
 def load_committed(path: Path) -> dict[str, Any] | None:

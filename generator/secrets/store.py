@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import UsageError
+from generator.inputs import read_input
 from generator.layout import Repo
 from generator.model import SECRET_KEY_RE
 from generator.platform import GIT_SOPS_FILE
@@ -42,18 +43,23 @@ class SecretsFile:
     def exists(self) -> bool:
         return self.path.is_file()
 
+    def encrypted(self) -> bytes:
+        """The file's bytes, through the input gate (read once within a render: ``inputs.reading_once``)."""
+        return read_input(self.path, self.rel, root=self.repo.root)
+
     def digest(self) -> str:
         """sha256 of the encrypted bytes: public, changes whenever sops rewrites the file."""
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        return hashlib.sha256(self.encrypted()).hexdigest()
 
     def key_names(self) -> list[str]:
         """The keys the file holds, without decrypting (sops leaves key names in plaintext)."""
         return check_structure(self.path, self.rel, self.repo.root) if self.exists() else []
 
     def read(self) -> dict[str, str]:
-        if self.exists():
-            check_structure(self.path, self.rel, self.repo.root)
-        return sops.decrypt(self.path, self.rel, self.repo.root)
+        if not self.exists() and not self.path.is_symlink():
+            raise UsageError(f"{self.rel}: no such file; run 'generator secrets init'")
+        check_structure(self.path, self.rel, self.repo.root)
+        return sops.decrypt(self.encrypted(), self.rel, self.repo.root)
 
     def init(self) -> dict[str, str]:
         """Create the file with generated keys, or add the generated keys it lacks. Never overwrites."""

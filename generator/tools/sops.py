@@ -46,26 +46,27 @@ def _env() -> dict[str, str]:
     return proc.child_env({"SOPS_DISABLE_VERSION_CHECK": "1"})
 
 
-def recipients(path: Path) -> list[str]:
-    """The age recipients a sops file is encrypted for, read from its (public) metadata."""
+def recipients(source: Path | bytes) -> list[str]:
+    """The age recipients a sops file (its path, or the bytes already read) is encrypted for, read from its
+    (public) metadata."""
     try:
-        meta = (yaml.safe_load(path.read_text()) or {}).get("sops", {})
-    except (OSError, yaml.YAMLError):
+        text = source if isinstance(source, bytes) else source.read_bytes()
+        meta = (yaml.safe_load(text) or {}).get("sops", {})
+    except (OSError, yaml.YAMLError, AttributeError):
         return []
-    return sorted(entry.get("recipient", "?") for entry in meta.get("age") or [])
+    return sorted(entry.get("recipient", "?") for entry in meta.get("age") or [] if isinstance(entry, dict))
 
 
-def decrypt(path: Path, shown: str, cwd: Path) -> dict[str, str]:
-    """Every key and value of a flat sops YAML file."""
-    if not path.is_file():
-        raise UsageError(f"{shown}: no such file; run 'generator secrets init'")
+def decrypt(data: bytes, shown: str, cwd: Path) -> dict[str, str]:
+    """Every key and value of a flat sops YAML file, from its bytes as the input gate read them (sops reads them
+    on stdin: the file is not read a second time)."""
     # No .sops.yaml: sops reads it on decrypt only for its stores' indentation (cmd/sops/main.go, loadStoresConfig),
     # which JSON parsed here does not care about, and parsing a fleet's (a creation rule a site) on every decrypt
     # made a render quadratic in the sites: 25 ms a call at 1000 rules.
-    result = proc.run([require("sops"), "--config", os.devnull, "decrypt", "--output-type", "json", path], env=_env(),
-                      cwd=cwd, check=False)
+    result = proc.run([require("sops"), "--config", os.devnull, "decrypt", "--input-type", "yaml", "--output-type",
+                       "json", "/dev/stdin"], stdin=data, env=_env(), cwd=cwd, check=False)
     if result.returncode != 0:
-        raise _failure(result, shown, path, "decrypt")
+        raise _failure(result, shown, data, "decrypt")
     data = json.loads(result.stdout)
     if not isinstance(data, dict):
         raise SopsError(f"{shown}: expected a mapping of KEY: value")
@@ -108,8 +109,8 @@ def set_value(path: Path, key: str, value: str, shown: str, cwd: Path) -> None:
         raise _failure(result, shown, path, "update")
 
 
-def _failure(result: proc.Result, shown: str, path: Path | None, action: str) -> SopsError:
-    who = ", ".join(recipients(path)) if path is not None and path.is_file() else ""
+def _failure(result: proc.Result, shown: str, source: Path | bytes | None, action: str) -> SopsError:
+    who = ", ".join(recipients(source)) if source is not None else ""
     if result.returncode == NO_KEY:
         return SopsError(f"{shown}: cannot {action}: no age key available decrypts it (recipients: {who or 'unknown'}); {key_hint()}")
     if result.returncode == MAC_MISMATCH:

@@ -1,11 +1,14 @@
 """Git over smart HTTP on 127.0.0.1: ``git http-backend`` behind a threaded WSGI server in this process.
 
 source-controller clones with go-git, which speaks only the smart protocol, so a static file server
-would not do. Repositories under ``root`` are served read-only at ``http://127.0.0.1:<port>/<name>``.
+would not do. Repositories under ``root`` are served read-only at ``http://127.0.0.1:<port>/<name>``; with
+``token``, only to a request that shows it (HTTP Basic, any user name, as Gitea takes an access token), as a
+Gitea that requires sign-in does.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import threading
@@ -28,8 +31,9 @@ class _Quiet(WSGIRequestHandler):
 
 
 class GitServer:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, token: str | None = None):
         self.root = root
+        self.token = token
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self._httpd: _Server | None = None
@@ -42,7 +46,18 @@ class GitServer:
     def requests(self) -> list[str]:
         return self._httpd.requests if self._httpd else []  # type: ignore[attr-defined]
 
+    def _signed_in(self, environ: dict) -> bool:
+        scheme, _, encoded = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        try:
+            _, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except ValueError:
+            return False
+        return scheme == "Basic" and password == self.token
+
     def _app(self, environ: dict, start_response):  # noqa: ANN202 - WSGI
+        if self.token is not None and not self._signed_in(environ):
+            start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="git"'), ("Content-Length", "0")])
+            return [b""]
         env = {"GIT_PROJECT_ROOT": str(self.root), "GIT_HTTP_EXPORT_ALL": "1", "PATH": os.environ["PATH"],
                "GIT_PROTOCOL": environ.get("HTTP_GIT_PROTOCOL", "")}
         env.update({k: environ.get(k, "") for k in CGI_VARS})

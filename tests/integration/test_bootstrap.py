@@ -47,7 +47,8 @@ ADMIN_PASSWORD = "admin-pw-1234"
 PLAIN_PASSWORD = "plain-pw-1234"
 BUCKET = "litellm-cache"
 S3_USER = "litellm-litellm"
-ALL_STORED = "stored in sites/demo/secrets.sops.yaml: CLIENT_SECRET, DATABASE_URL, S3_AWS_ACCESS_KEY_ID, S3_AWS_SECRET_ACCESS_KEY"
+ALL_STORED = ("stored in sites/demo/secrets.sops.yaml: CLIENT_SECRET, DATABASE_URL, PROXY_ADMIN_ID, S3_AWS_ACCESS_KEY_ID, "
+              "S3_AWS_SECRET_ACCESS_KEY")
 
 
 def line(status: str, service: str, obj: str, detail: str = "") -> str:
@@ -295,6 +296,7 @@ def test_first_run_creates_everything_and_the_second_writes_nothing(tmp_path: Pa
             line("created", "keycloak", "flow litellm direct grant", "only AI_USER or AI_ADMIN"),
             line("created", "keycloak", "client litellm flow bindings", "browser, direct grant"),
             line("created", "keycloak", "user admin role AI_ADMIN"),
+            line("created", "keycloak", "sops PROXY_ADMIN_ID", "the id of user admin"),
             line("created", "postgres", "role litellm", "login, password in sops as DATABASE_URL"),
             line("created", "postgres", "database litellm", "owner litellm, CONNECT revoked from PUBLIC"),
             line("unchanged", "postgres", "schema public", "litellm may use and create"),  # owner of the db: PG15+ public schema
@@ -306,7 +308,7 @@ def test_first_run_creates_everything_and_the_second_writes_nothing(tmp_path: Pa
         ):
             assert expected in first.out.splitlines(), f"missing {expected!r} in:\n{first.text}"
         assert first.err == ""
-        assert "changed 22 of 25 object(s)" in first.out.splitlines()
+        assert "changed 23 of 26 object(s)" in first.out.splitlines()
 
         # Each witness saw the first run's writes (so it can see writes at all).
         events = admin_events(keycloak_server, world.realm)
@@ -324,9 +326,9 @@ def test_first_run_creates_everything_and_the_second_writes_nothing(tmp_path: Pa
         second = world.bootstrap()
         assert second.code == 0, second.text
         report = second.out.splitlines()
-        assert report[-1] == "nothing to do: 26 object(s) already converged"  # + the client secret, now checked
+        assert report[-1] == "nothing to do: 27 object(s) already converged"  # + the client secret, now checked
         assert all(ln.startswith("unchanged ") for ln in report[:-1]), second.out
-        assert len(report) == 27 and second.err == ""
+        assert len(report) == 28 and second.err == ""
 
         # Keycloak: not one admin event (every admin create/update/delete/action is one).
         after = admin_events(keycloak_server, world.realm)
@@ -506,7 +508,7 @@ def test_a_killed_bootstrap_converges_on_rerun_without_orphans(tmp_path: Path, k
 
 def test_password_grant_token_and_userinfo_carry_the_litellm_role(kc_world: World) -> None:
     world = kc_world
-    bootstrapped(world, "--only", "keycloak", stored=f"stored in {SOPS_FILE}: CLIENT_SECRET")
+    bootstrapped(world, "--only", "keycloak", stored=f"stored in {SOPS_FILE}: CLIENT_SECRET, PROXY_ADMIN_ID")
     secret = world.sops()["CLIENT_SECRET"]
     response = token(world.kc, world.realm, secret, "admin", ADMIN_PASSWORD)
     assert response.status_code == 200, response.text
@@ -547,7 +549,7 @@ def granted_scopes(world: World, secret: str, username: str, password: str) -> s
 
 def test_admin_scope_is_granted_only_to_holders_of_the_admin_role(kc_world: World) -> None:
     world = kc_world
-    first = bootstrapped(world, "--only", "keycloak", stored=f"stored in {SOPS_FILE}: CLIENT_SECRET")
+    first = bootstrapped(world, "--only", "keycloak", stored=f"stored in {SOPS_FILE}: CLIENT_SECRET, PROXY_ADMIN_ID")
     mapping = "client scope litellm_proxy_admin -> AI_ADMIN"
     assert line("created", "keycloak", mapping, "role scope mapping") in first.out.splitlines(), first.out
     client = world.litellm_client()
@@ -566,7 +568,7 @@ def test_admin_scope_is_granted_only_to_holders_of_the_admin_role(kc_world: Worl
     again = world.bootstrap("--only", "keycloak")
     assert again.code == 0, again.text
     assert line("unchanged", "keycloak", mapping, "role scope mapping") in again.out.splitlines(), again.out
-    assert again.out.splitlines()[-1] == "nothing to do: 18 object(s) already converged", again.text
+    assert again.out.splitlines()[-1] == "nothing to do: 19 object(s) already converged", again.text
 
     # Without the mapping (a realm bootstrapped before it existed), anyone asking gets the admin scope;
     # the next run maps the role again and closes that.
@@ -728,7 +730,7 @@ def test_unreachable_s3_fails_in_one_line_and_keeps_what_was_applied(kc_pg_world
 
 def test_rotate_client_secret_changes_it_everywhere_and_keeps_the_client(kc_world: World) -> None:
     world = kc_world
-    bootstrapped(world, "--only", "keycloak", stored=f"stored in {SOPS_FILE}: CLIENT_SECRET")
+    bootstrapped(world, "--only", "keycloak", stored=f"stored in {SOPS_FILE}: CLIENT_SECRET, PROXY_ADMIN_ID")
     old = world.sops()["CLIENT_SECRET"]
     client_uuid = world.litellm_client()["id"]
     assert token(world.kc, world.realm, old, "admin", ADMIN_PASSWORD).status_code == 200
@@ -745,7 +747,7 @@ def test_rotate_client_secret_changes_it_everywhere_and_keeps_the_client(kc_worl
     assert refused.status_code == 401 and refused.json()["error"] == "unauthorized_client", refused.text
 
     again = world.bootstrap("--only", "keycloak")
-    assert again.code == 0 and again.out.splitlines()[-1] == "nothing to do: 18 object(s) already converged", again.text
+    assert again.code == 0 and again.out.splitlines()[-1] == "nothing to do: 19 object(s) already converged", again.text
     assert world.sops()["CLIENT_SECRET"] == new == world.live_secret()
 
 
@@ -761,7 +763,8 @@ def test_the_offline_plan_is_what_a_first_run_creates(world: World) -> None:
     assert plan.code == 0 and plan.err == "", plan.text
     *lines, summary = plan.out.splitlines()
     planned = [ln.removeprefix("would create ") for ln in lines if ln.startswith("would create ")]
-    assert "would store in sops: CLIENT_SECRET, DATABASE_URL, S3_AWS_ACCESS_KEY_ID, S3_AWS_SECRET_ACCESS_KEY" in plan.out
+    assert ("would store in sops: CLIENT_SECRET, PROXY_ADMIN_ID, DATABASE_URL, S3_AWS_ACCESS_KEY_ID, "
+            "S3_AWS_SECRET_ACCESS_KEY") in plan.out
     assert summary.startswith(f"would create {len(planned)} object(s) on services that have none of them")
 
     first = world.bootstrap()

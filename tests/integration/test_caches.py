@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -254,3 +256,43 @@ def test_a_broken_overlay_is_never_cached_as_valid(fleet: Fleet) -> None:
         assert fleet.run("validate", "--all", expect=1).code == 1
     kustomization.write_text(good)
     fleet.run("validate", "--all")
+
+
+OPENS = '''
+import runpy, sys
+log = open(sys.argv[1], "a")
+root = sys.argv[2]
+def hook(event, args):
+    if event == "open" and isinstance(args[0], str) and args[0].startswith(root + "/") and "/.generator/" not in args[0]:
+        log.write("open " + args[0] + "\\n")
+    elif event == "subprocess.Popen":
+        log.write("run " + " ".join(map(str, args[1])) + "\\n")
+    log.flush()
+sys.addaudithook(hook)
+sys.argv = ["generator", *sys.argv[3:]]
+runpy.run_module("generator", run_name="__main__", alter_sys=True)
+'''
+
+
+def test_a_render_reads_each_input_once(fleet: Fleet, tmp_path: Path) -> None:
+    """Issue 23: the survey's hash, the loader's parse, the sealing's checks and sops's decrypt share one read of
+    each input file, through the input gate; sops gets the bytes on stdin, not the file's path."""
+    driver, log = tmp_path / "opens.py", tmp_path / "opens.log"
+    driver.write_text(OPENS)
+    site_file = fleet.root / "sites/one/site.yaml"
+    site_file.write_text(site_file.read_text() + "# changed\n")
+    fleet.run("secrets", "set", "--site", "one", "UI_PASSWORD_EXTRA", stdin="another-value")
+    cert, _ = sealing_pair(tmp_path / "rotated")
+    shutil.copy(cert, fleet.root / "sites/one/sealing-cert.pem")
+    (fleet.root / "platform.yaml").write_text("gitCredential: external\nsealedSecrets:\n  install: true\n")
+    result = subprocess.run([sys.executable, str(driver), str(log), str(fleet.root), "render", "--all"],
+                            cwd=fleet.root, env={**os.environ, **fleet.env}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    opened = [line.split(" ", 1)[1] for line in log.read_text().splitlines() if line.startswith("open ")]
+    inputs = [f"{fleet.root}/{rel}" for rel in ("sites/one/site.yaml", "sites/one/secrets.sops.yaml",
+                                                  "sites/one/sealing-cert.pem", "platform.yaml", ".sops.yaml")]
+    for path in inputs:
+        assert opened.count(path) == 1, (path, opened)
+    decrypts = [line for line in log.read_text().splitlines() if line.startswith("run ") and " decrypt " in line]
+    assert len(decrypts) == 1 and decrypts[0].endswith("/dev/stdin"), decrypts
+    assert "secrets.sops.yaml" not in decrypts[0]

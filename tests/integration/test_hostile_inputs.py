@@ -66,8 +66,9 @@ SECRETS_COMMANDS = [("secrets", "init", "--site", "prod"), ("secrets", "list", "
 # The commands that read each kind of input.
 COMMANDS = {
     SITE: [*RENDER, ("validate", "--site", "prod"), *SECRETS_COMMANDS, ("audit",), ("bootstrap", "--site", "prod", "--dry-run"),
-           ("cert", "import", "--site", "prod", PROJECT / CERT)],
-    SECRETS: [*RENDER, *SECRETS_COMMANDS, ("audit",), ("bootstrap", "--site", "prod", "--dry-run")],
+           ("cert", "import", "--site", "prod", PROJECT / CERT), ("restore", "--site", "prod", "--dry-run")],
+    SECRETS: [*RENDER, *SECRETS_COMMANDS, ("audit",), ("bootstrap", "--site", "prod", "--dry-run"),
+              ("restore", "--site", "prod", "--dry-run")],
     CERT: [*RENDER, ("secrets", "list", "--site", "prod"), ("cert", "import", "--site", "prod", CERT)],
     SOPS_CONFIG: [*RENDER, *SECRETS_COMMANDS],
     "platform.yaml": [*RENDER, ("doctor", "--cluster", "--kubeconfig", "/nonexistent")],

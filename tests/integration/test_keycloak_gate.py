@@ -44,7 +44,7 @@ class Realm:
         key = age_key()
         cert, _ = sealing_pair(root.parent / "keys")
         build_file_tree(root, {f"sites/{SITE}/site.yaml": MINIMAL_SITE.replace("example.org", "example.org") +
-                               f"keycloak: {{url: '{kc.url}', realm: {self.name}, adminUsers: [bob], directAccessGrants: {str(direct_grants).lower()}}}\n",
+                               f"keycloak: {{url: '{kc.url}', realm: {self.name}, adminUsers: [bob], proxyAdmin: bob, directAccessGrants: {str(direct_grants).lower()}}}\n",
                                ".sops.yaml": sops_rules([key.recipient])})
         shutil.copy(cert, root / f"sites/{SITE}/sealing-cert.pem")
         self.env = {"SOPS_AGE_KEY": key.identity, "KEYCLOAK_ADMIN_USERNAME": kc.admin_user,

@@ -62,6 +62,16 @@ class Image:
 
 IMAGE = Image()
 
+
+def postgres_image(major: int) -> Image:
+    """postgres:<major>-alpine as the backup's pg_dump container sees it (the pod sets command and user): the
+    client programs of that major on PATH. Here they are Debian's (/usr/lib/postgresql/<major>/bin), the
+    server's own major, as the image's are."""
+    return Image(user=70, group=70, workdir="/", entrypoint=("docker-entrypoint.sh",), cmd=("postgres",),
+                 env={"PATH": f"/usr/lib/postgresql/{major}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                      "PGDATA": "/var/lib/postgresql/data"},
+                 paths=())
+
 ENTRYPOINT_SCRIPT = """#!/bin/sh
 # What docker/prod_entrypoint.sh does without SEPARATE_HEALTH_APP, USE_DDTRACE or USE_NEWRELIC.
 exec litellm "$@"

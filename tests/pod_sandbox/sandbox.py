@@ -114,8 +114,12 @@ class Sandbox:
 
     def __init__(self, container: Container, work: Path, *, venv: Path = VENV,
                  env_overrides: dict[str, str | None] | None = None,
-                 args_overrides: dict[str, str] | None = None, trace: bool = False) -> None:
+                 args_overrides: dict[str, str] | None = None, trace: bool = False,
+                 pod_volumes: dict[str, Path] | None = None) -> None:
         self.container, self.work, self.venv, self.trace = container, work, venv, trace
+        # An emptyDir is the pod's, shared by its containers (an init container's output is the next one's
+        # input): name -> host directory, the same for every container of one pod run.
+        self.pod_volumes = pod_volumes or {}
         self.env_overrides = env_overrides or {}
         self.args_overrides = args_overrides or {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -143,7 +147,7 @@ class Sandbox:
             target = mount["mountPath"]
             read_only = mount.get("readOnly", False)
             if "emptyDir" in volume or "persistentVolumeClaim" in volume:
-                host = work / "volumes" / mount["name"]
+                host = self.pod_volumes.get(mount["name"], work / "volumes" / mount["name"])
                 host.mkdir(parents=True, exist_ok=True)
                 args += ["--ro-bind" if read_only else "--bind", str(host), target]
                 if not read_only:

@@ -54,3 +54,33 @@ def test_the_jwt_audience_is_the_clients_own() -> None:
     site = _site(jwtAuth={"enabled": True})
     assert _env(site)["JWT_AUDIENCE"] == "litellm-api"
     assert _env(_site(jwtAuth={"enabled": True, "audience": "my-api"}))["JWT_AUDIENCE"] == "my-api"
+
+
+def test_the_proxy_admin_is_an_id_bootstrap_stores_not_a_username() -> None:
+    site = _site()
+    ref = next(e for e in site_env(site) if e["name"] == "PROXY_ADMIN_ID")
+    assert ref == {"name": "PROXY_ADMIN_ID", "valueFrom": {"secretKeyRef": {"name": "litellm-secrets",
+                                                                            "key": "PROXY_ADMIN_ID"}}}
+    assert "PROXY_ADMIN_ID" in site.secret_keys()
+    assert _env(site)["GENERIC_USER_ID_ATTRIBUTE"] == "sub"  # the claim LiteLLM compares PROXY_ADMIN_ID with
+    assert litellm_config(_site(jwtAuth={"enabled": True}))["general_settings"]["litellm_jwtauth"][
+        "user_id_jwt_field"] == "sub"  # the same LiteLLM user by SSO and by token
+    none = _site(keycloak={"proxyAdmin": None})
+    assert "PROXY_ADMIN_ID" not in _env(none) and "PROXY_ADMIN_ID" not in none.secret_keys()
+
+
+def test_a_username_claim_cannot_carry_the_proxy_admin() -> None:
+    import pydantic
+    import pytest
+
+    with pytest.raises(pydantic.ValidationError, match="must be 'sub'"):
+        _site(keycloak={"claims": {"userId": "preferred_username"}})
+    assert _env(_site(keycloak={"proxyAdmin": None, "claims": {"userId": "preferred_username"}}))[
+        "GENERIC_USER_ID_ATTRIBUTE"] == "preferred_username"
+
+
+def test_every_sign_in_yields_a_role_so_a_lost_role_demotes() -> None:
+    env = _env(_site())
+    assert env["GENERIC_ROLE_MAPPINGS_ROLES"] == '{"proxy_admin":["proxy_admin"],"internal_user":["internal_user"]}'
+    assert env["GENERIC_ROLE_MAPPINGS_GROUP_CLAIM"] == env["GENERIC_USER_ROLE_ATTRIBUTE"] == "litellm_role"
+    assert env["GENERIC_ROLE_MAPPINGS_DEFAULT_ROLE"] == "internal_user_viewer"

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "generator.secrets.shapes", "bootstrap", "bootstrap.report")),
     ("primitives: processes, paths, the only writer", (
         "generator.fastyaml", "generator.proc", "generator.layout", "generator.writer", "bootstrap.credentials")),
-    ("YAML and the external tools", ("generator.yamlio", "generator.tools", "generator.tools.*")),
+    ("YAML and the external tools", ("generator.yamlio", "generator.output", "generator.tools", "generator.tools.*")),
     ("the input gate: reading files within limits", ("generator.inputs",)),
     ("the model's ground", ("generator.model.base",)),
     ("the model's parts", (
@@ -41,7 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the render", ("generator.rendering",)),
     ("the commands", (
         "generator.status", "generator.scaffold", "generator.cluster_diff", "generator.cluster_doctor",
-        "generator.doctor", "generator.ci_workflows", "generator.secrets.commands", "generator.secrets.audit",
+        "generator.doctor", "generator.generator_ref", "generator.ci_workflows", "generator.secrets.commands", "generator.secrets.audit",
         "generator.adopt", "generator.adopt.*", "bootstrap.*")),
     ("the command line", ("generator.cli", "generator.cli.*")),
     ("the entry point", ("generator.__main__",)),

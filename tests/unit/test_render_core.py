@@ -13,6 +13,8 @@ ORIGINAL_SECRET_ENV = {
     "LITELLM_MASTER_KEY": "LITELLM_MASTER_KEY", "LITELLM_SALT_KEY": "LITELLM_SALT_KEY", "UI_PASSWORD": "ADMIN_PASSWORD",
     "DATABASE_URL": "DATABASE_URL", "GENERIC_CLIENT_SECRET": "CLIENT_SECRET",
     "S3_AWS_ACCESS_KEY_ID": "S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY": "S3_AWS_SECRET_ACCESS_KEY",
+    # issue 26: the admin's Keycloak id, which bootstrap looks up (the original named the username 'admin')
+    "PROXY_ADMIN_ID": "PROXY_ADMIN_ID",
 }
 ORIGINAL_LITERAL_ENV = {
     "STORE_MODEL_IN_DB": "True", "PROXY_BASE_URL": "https://litellm.example.com", "LITELLM_MODE": "PRODUCTION",
@@ -20,9 +22,10 @@ ORIGINAL_LITERAL_ENV = {
     "GENERIC_AUTHORIZATION_ENDPOINT": "https://auth.example.com/realms/thinkube/protocol/openid-connect/auth",
     "GENERIC_TOKEN_ENDPOINT": "https://auth.example.com/realms/thinkube/protocol/openid-connect/token",
     "GENERIC_USERINFO_ENDPOINT": "https://auth.example.com/realms/thinkube/protocol/openid-connect/userinfo",
-    "GENERIC_SCOPE": "openid profile email roles", "PROXY_ADMIN_ID": "admin",
-    # the email claim is left out (issue 26): LiteLLM links accounts by email without checking email_verified
-    "GENERIC_USER_ID_ATTRIBUTE": "preferred_username", "GENERIC_USER_EMAIL_ATTRIBUTE": "",
+    "GENERIC_SCOPE": "openid profile email roles",
+    # issue 26: the email claim is left out (LiteLLM links accounts by email without checking email_verified);
+    # a user is their Keycloak id, the claim LiteLLM compares PROXY_ADMIN_ID with
+    "GENERIC_USER_ID_ATTRIBUTE": "sub", "GENERIC_USER_EMAIL_ATTRIBUTE": "",
     "UI_USERNAME": "admin", "S3_BUCKET_NAME": "litellm-cache", "S3_REGION_NAME": "us-east-1",
     "S3_ENDPOINT_URL": "http://seaweedfs-s3.seaweedfs.svc.cluster.local:8333",
 }
