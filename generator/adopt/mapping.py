@@ -176,7 +176,7 @@ def _identity(originals: Originals, env: dict[str, str], values: dict[str, str],
             result.set(("keycloak", "realm"), found.group("realm"), "the original's realm")
     simple = (("GENERIC_CLIENT_ID", ("keycloak", "clientId"), keycloak.client_id),
               ("GENERIC_SCOPE", ("keycloak", "scope"), keycloak.scope),
-              ("PROXY_ADMIN_ID", ("keycloak", "proxyAdminId"), keycloak.proxy_admin_id),
+              ("PROXY_ADMIN_ID", ("keycloak", "proxyAdmin"), keycloak.proxy_admin),
               ("LITELLM_PROXY_ADMIN_ROLE", ("keycloak", "adminRole"), keycloak.admin_role),
               ("GENERIC_USER_ID_ATTRIBUTE", ("keycloak", "claims", "userId"), keycloak.claims.user_id))
     for name, path, default in simple:
