@@ -177,14 +177,18 @@ def _identity(originals: Originals, env: dict[str, str], values: dict[str, str],
     simple = (("GENERIC_CLIENT_ID", ("keycloak", "clientId"), keycloak.client_id),
               ("GENERIC_SCOPE", ("keycloak", "scope"), keycloak.scope),
               ("PROXY_ADMIN_ID", ("keycloak", "proxyAdmin"), keycloak.proxy_admin),
-              ("LITELLM_PROXY_ADMIN_ROLE", ("keycloak", "adminRole"), keycloak.admin_role),
-              ("GENERIC_USER_ID_ATTRIBUTE", ("keycloak", "claims", "userId"), keycloak.claims.user_id))
+              ("LITELLM_PROXY_ADMIN_ROLE", ("keycloak", "adminRole"), keycloak.admin_role))
     for name, path, default in simple:
         if env.get(name) not in (None, default):
             result.set(path, env[name], f"the original's {name}")
     if env.get("GENERIC_USER_ROLE_ATTRIBUTE") not in (None, keycloak.claims.role):
         result.change(where, f"GENERIC_USER_ROLE_ATTRIBUTE {env['GENERIC_USER_ROLE_ATTRIBUTE']}: the tree reads the "
                       f"LiteLLM role from {keycloak.claims.role!r}, which bootstrap's mapper fills from the realm roles")
+    user_id = env.get("GENERIC_USER_ID_ATTRIBUTE")
+    if user_id not in (None, keycloak.claims.user_id):
+        result.change(where, f"GENERIC_USER_ID_ATTRIBUTE {user_id}: the tree names a user by the Keycloak id "
+                      f"({keycloak.claims.user_id}), a name nobody else can take; the SSO users LiteLLM recorded under "
+                      f"their {user_id} get a new record at their next sign-in (their keys stay with the old one)")
     if env.get("GENERIC_USER_EMAIL_ATTRIBUTE"):
         result.change(where, "GENERIC_USER_EMAIL_ATTRIBUTE: left out (LiteLLM links accounts by an unverified "
                       "email); set keycloak.claims.email if the realm guarantees verified, unique emails")
