@@ -19,6 +19,7 @@ from typing import TextIO
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from generator.redact import shown_text, shown_url
 from generator import __version__
 from generator.errors import GeneratorError, UsageError, WriteFailed
 from generator.generator_ref import current_ref
@@ -129,13 +130,13 @@ def workflow_files(request: CiRequest) -> dict[str, bytes]:
         request = replace(request, generator_ref=current_ref().ref)
     assert request.generator_ref is not None
     if not GIT_URL.match(request.generator_git):
-        raise UsageError(f"--generator-git {request.generator_git!r}: not a git URL (https://, ssh://, git://, "
+        raise UsageError(f"--generator-git {shown_text(shown_url(request.generator_git))}: not a git URL (https://, ssh://, git://, "
                          "file:// or user@host:path, without spaces, quotes, '$' or braces)")
     if re.match(r"^[a-z]+://[^/@]*:[^/@]*@", request.generator_git):
         raise UsageError("--generator-git: the URL holds a password; the workflow is committed, so name a URL "
                          "the CI runner can read without one")
     if not GIT_REF.match(request.generator_ref) or ".." in request.generator_ref:
-        raise UsageError(f"--generator-ref {request.generator_ref!r}: not a tag, branch or commit")
+        raise UsageError(f"--generator-ref {shown_text(request.generator_ref)}: not a tag, branch or commit")
     _check_target(request)
     pins = _pins()
     command = " ".join(_command(request))

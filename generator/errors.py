@@ -63,6 +63,15 @@ class SiteError(UsageError):
         what = f"{field}: {problem}" if field else problem
         super().__init__(f"{where}: {what}")
 
+    @classmethod
+    def every(cls, problems: "list[SiteError]") -> "SiteError":
+        """All the problems found in one input, each on its own line; the first one's fields stand for them."""
+        first = problems[0]
+        if len(problems) > 1:
+            first.message = "\n".join(problem.message for problem in problems)
+            first.args = (first.message,)
+        return first
+
 
 class ToolMissing(GeneratorError):
     """A required external tool was not found."""

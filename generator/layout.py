@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.redact import shown_text
 from generator.errors import UsageError
 
 KNOWN_SHOWN = 10  # sites an unknown-name error lists (a fleet has hundreds)
@@ -52,12 +53,13 @@ class Repo:
 
     def check_site_name(self, site: str) -> None:
         if not SITE_NAME.match(site):
-            raise UsageError(f"site name {site!r} is invalid: use lowercase letters, digits and '-' (at most 40)")
+            raise UsageError(f"site name {shown_text(site)} is invalid: use lowercase letters, digits and '-' (at most 40)")
         if not os.path.isfile(os.path.join(self.root, "sites", site, "site.yaml")):
             names = self.site_names()
             more = f" and {len(names) - KNOWN_SHOWN} more" if len(names) > KNOWN_SHOWN else ""
             known = ", ".join(names[:KNOWN_SHOWN]) + more or "none"
-            raise UsageError(f"{self.rel(self.site_file(site))}: unknown site {site!r} (known sites: {known})")
+            where = self.rel(self.site_file(site)) if shown_text(site) == repr(site) else "sites/"
+            raise UsageError(f"{where}: unknown site {shown_text(site)} (known sites: {known})")
 
     def rel(self, path: Path) -> str:
         """The path as the user knows it, relative to the repository (a symlink is not followed)."""

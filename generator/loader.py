@@ -7,7 +7,6 @@ rendered: a licence for JWT auth in its secrets file, a git credential for the e
 from __future__ import annotations
 
 import difflib
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,8 @@ from pydantic import ValidationError
 from generator.errors import SiteError
 from generator.inputs import check_yaml_files, checked_text, kind_of, parse_mapping, read_input, read_mapping
 from generator.layout import Repo
-from generator.model import LICENSE_KEY, Site
+from generator.model import LICENSE_KEY, ExternalSecretKey, SecretHeader, Site
+from generator.redact import may_show, shown_key, shown_url
 from generator.platform import FLUX_SECRET, SETTINGS_FILE, PlatformSettings
 from generator.yamlio import line_of, load_plain, to_plain
 
@@ -29,6 +29,7 @@ def load_site_to_render(repo: Repo, name: str, settings: PlatformSettings) -> Si
     """The site as its render reads it: checked, licensed for what it turns on, and with the engines' git access."""
     site, text = _load(repo, name)
     check_licensed(repo, name, site, text)
+    check_secret_references(repo, name, site, text)
     return with_git_access(repo, name, site, settings, text)
 
 
@@ -122,6 +123,49 @@ def check_licensed(repo: Repo, name: str, site: Site, text: str | None = None) -
                     field="jwtAuth.enabled", line=line)
 
 
+def secret_references(site: Site) -> list[tuple[str, tuple[Any, ...]]]:
+    """The keys of the site's own secret that the operator provides, each with the field that names it."""
+    from generator.render.common import SECRET_NAME
+
+    found: list[tuple[str, tuple[Any, ...]]] = []
+    for index, entry in enumerate(site.models):
+        if entry.api_key_secret:
+            found.append((entry.api_key_secret, ("models", index, "apiKeySecret")))
+    for index, endpoint in enumerate(site.pass_through_endpoints):
+        for header, value in endpoint.headers.items():
+            if isinstance(value, SecretHeader):
+                found.append((value.secret_key, ("passThroughEndpoints", index, "headers", header, "secretKey")))
+    for env, value in site.extra_env.items():
+        if isinstance(value, ExternalSecretKey) and value.secret == SECRET_NAME and not value.optional:
+            found.append((value.key, ("extraEnv", env, "key")))
+    return found
+
+
+def check_secret_references(repo: Repo, name: str, site: Site, text: str | None = None) -> None:
+    """Every key the site names in its own secret is in its sops file (key names are plaintext there: nothing is
+    decrypted), or listed in secrets.filledLater. A typo would otherwise pass render and validate and leave a
+    pod that never starts. Without a sops file yet, render warns instead (overlay_secret)."""
+    from generator.secrets.store import SecretsFile
+
+    store = SecretsFile(repo, name)
+    if not store.exists():
+        return
+    held = set(store.key_names())
+    later = set(site.secrets.filled_later)
+    problems = []
+    for key, field in secret_references(site):
+        if key in held or key in later:
+            continue
+        close = difflib.get_close_matches(key, sorted(k for k in held if not k.startswith("_")), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        shown, line = _site_line(repo, name, text, field)
+        problems.append(SiteError(shown, f"{key} is not in {store.rel}; {hint}set it with 'generator secrets set "
+                                  f"--site {name} {key}', or list it in secrets.filledLater if it comes later",
+                                  field=_format_path(field), line=line))
+    if problems:
+        raise SiteError.every(problems)
+
+
 def with_git_access(repo: Repo, name: str, site: Site, settings: PlatformSettings, text: str | None = None) -> Site:
     """The site as the engines will read its repository: a Flux GitRepository without a secretRef takes the
     sealed credential's Secret. An ssh:// repository with no credential at all is refused (exit 2)."""
@@ -145,7 +189,7 @@ def with_git_access(repo: Repo, name: str, site: Site, settings: PlatformSetting
     for refused, url, field, why, also in refusals:
         if refused and url.startswith("ssh://"):
             shown, line = _site_line(repo, name, text, field)
-            raise SiteError(shown, f"the ssh:// source {url} needs a credential and the repository holds none: {why}; "
+            raise SiteError(shown, f"the ssh:// source {shown_url(url)} needs a credential and the repository holds none: {why}; "
                             + way_out.format(also=also), field=".".join(field), line=line)
     return site
 
@@ -170,23 +214,45 @@ def load_platform(repo: Repo) -> PlatformSettings:
 
 
 def settings_error(shown: str, tree: Any, exc: ValidationError, model: Any) -> SiteError:  # noqa: ANN401
-    """The most useful error, with its field path (camelCase, as written) and its line."""
+    """Every problem, one line each, with its field path (camelCase, as written) and its line. A union's members
+    each report the same field: the most useful report of a field stands for the others."""
+    problems: list[SiteError] = []
+    seen: set[tuple[Any, ...]] = set()
     errors = sorted(exc.errors(include_url=False), key=_rank)
-    first = errors[0]
-    loc = tuple(first["loc"])
-    ctx = first.get("ctx") or {}
-    if first["type"] == "duplicate":
+    typos = {(tuple(e["loc"])[:-1], str(e["loc"][-1])) for e in errors if e["type"] == "extra_forbidden" and e["loc"]}
+    for error in errors:
+        path = _error_path(tree, error)
+        if path in seen or _explained_by_typo(error, typos):
+            continue
+        if error["type"].endswith("_type") and any(other[:len(path)] == path for other in seen):
+            continue  # another member of a union got further into this value: its error says more
+        seen.add(path)
+        problem = _problem(error)
+        if error["type"] == "extra_forbidden":
+            problem += _suggestion(path[-1] if path else "", error, model)
+        problems.append(SiteError(shown, problem, field=_format_path(path) or "(top level)", line=line_of(tree, path)))
+    problems.sort(key=lambda problem: problem.line or 0)  # in the file's order (stable: the top level first)
+    return SiteError.every(problems)
+
+
+def _explained_by_typo(error: dict[str, Any], typos: set[tuple[tuple[Any, ...], str]]) -> bool:
+    """A required key reported missing beside an unknown key spelled like it: the typo's line says it all."""
+    if error["type"] != "missing" or not error["loc"]:
+        return False
+    parent, name = tuple(error["loc"])[:-1], str(error["loc"][-1])
+    return any(where == parent and difflib.get_close_matches(typo, [name], n=1, cutoff=0.6) for where, typo in typos)
+
+
+def _error_path(tree: Any, error: dict[str, Any]) -> tuple[Any, ...]:  # noqa: ANN401
+    loc = tuple(error["loc"])
+    ctx = error.get("ctx") or {}
+    if error["type"] == "duplicate":
         loc = (*loc, ctx["index"], ctx["field"])
-    path = _real_path(tree, loc, missing=first["type"] == "missing")
-    if first["type"] == "site_rule":
+    path = _real_path(tree, loc, missing=error["type"] == "missing")
+    if error["type"] == "site_rule":
         # the field to change, written out even where the user left the whole section to its defaults
         path = (*path, *(int(part) if part.isdigit() else part for part in str(ctx["at"]).split(".")))
-    field = _format_path(path)
-    problem = _problem(first)
-    if first["type"] == "extra_forbidden":
-        problem += _suggestion(path[-1] if path else "", first, model)
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    return SiteError(shown, problem + more, field=field or "(top level)", line=line_of(tree, path))
+    return path
 
 
 def _rank(error: dict[str, Any]) -> tuple[int, int]:
@@ -245,6 +311,7 @@ def _model_in(annotation: Any) -> Any:
 def _format_path(path: tuple[Any, ...]) -> str:
     text = ""
     for part in path:
+        part = part if isinstance(part, int) else shown_key(part)  # a pasted credential as a key stays hidden
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
@@ -263,14 +330,9 @@ def _problem(error: dict[str, Any]) -> str:
     return message
 
 
-# A value found where it does not belong is shown only when it cannot be a credential: a short word, a number.
-# Anything else is described by its kind and size: a pasted key must not reach a terminal or a CI log.
-SHOWN_WORD = re.compile(r"[A-Za-z][A-Za-z -]{0,15}")
-
-
 def _found(value: Any) -> str:
     if isinstance(value, str):
-        return f"a string: {value!r}" if SHOWN_WORD.fullmatch(value) else f"a string of {len(value)} characters"
+        return f"a string: {value!r}" if may_show(value) else f"a string of {len(value)} characters"
     if isinstance(value, (bool, int, float)):
         return f"{kind_of(value)}: {value!r}"
     if isinstance(value, (list, tuple)):

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from generator.model import DnsLabel, Model
+from generator.model import DnsLabel, GitUrl, Model
 
 SETTINGS_FILE = "platform.yaml"
 PLATFORM_DIR = "platform"  # the repository-level inputs: the credential's sops file, the engines' certificate
@@ -34,7 +34,17 @@ class SealedSecrets(Model):
         f"docker.io/bitnami/sealed-secrets-controller:{SEALED_SECRETS_VERSION}")
 
 
+class Repository(Model):
+    """This GitOps repository as the engines read it, recorded by `generator init`: `site new` writes it into each
+    new site's gitops section, with the engines named here turned on."""
+
+    url: GitUrl
+    branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")] = "main"
+    engines: Literal["flux", "argocd", "both"] = "both"
+
+
 class PlatformSettings(Model):
+    repository: Repository | None = None
     sealed_secrets: SealedSecrets = SealedSecrets()
     # sealed: platform/git.sops.yaml holds the engines' git credential, sealed into the tree;
     # external: the Secrets are made by hand or by `flux bootstrap` (doctor --cluster checks they exist)

@@ -97,14 +97,14 @@ POOL_FROM = 8  # sites: below this, starting the workers costs more than it save
 
 def render_many(repo: Repo, names: list[str], *, seal: bool, settings: PlatformSettings) -> dict[str, SiteRender]:
     """Every named site, spread over the cores when there are many (sealing calls kubeseal once per site).
-    The first failure in name order is raised, as a serial render would."""
+    Every failure is raised at once, in name order, so one run names every broken site."""
     workers = min(2 * (os.cpu_count() or 1), len(names))  # twice the cores: sealing mostly waits on sops and kubeseal
     progress = Progress(len(names), "rendered")
     results: dict[str, SiteRender | tuple[int, str]] = {}
     try:
         if (os.cpu_count() or 1) < 2 or len(names) < POOL_FROM:
             for name in names:
-                results[name] = render_one(repo, name, seal=seal, settings=settings)
+                results[name] = _render_or_failure(repo, name, seal, settings)
                 progress.advance(name)
         else:
             import multiprocessing  # here, not above: a render of one changed site starts no pool
@@ -118,19 +118,22 @@ def render_many(repo: Repo, names: list[str], *, seal: bool, settings: PlatformS
                     progress.advance(futures[future])
     finally:
         progress.close()
-    for name in names:
-        outcome = results[name]
-        if isinstance(outcome, tuple):
-            error = GeneratorError(outcome[1])
-            error.exit_code = outcome[0]
-            raise error
+    failed = [results[name] for name in names if isinstance(results[name], tuple)]
+    if failed:  # every broken site is named, in name order, each problem on its own line
+        error = GeneratorError("\n".join(message for _, message in failed))  # type: ignore[misc]
+        error.exit_code = max(code for code, _ in failed)  # type: ignore[misc]
+        raise error
     return {name: outcome for name, outcome in results.items() if isinstance(outcome, SiteRender)}
 
 
 def _render_in_worker(root: str, name: str, seal: bool, settings: PlatformSettings) -> SiteRender | tuple[int, str]:
     """A pool worker's share; an expected failure travels back as (exit status, message)."""
+    return _render_or_failure(Repo(Path(root)), name, seal, settings)
+
+
+def _render_or_failure(repo: Repo, name: str, seal: bool, settings: PlatformSettings) -> SiteRender | tuple[int, str]:
     try:
-        return render_one(Repo(Path(root)), name, seal=seal, settings=settings)
+        return render_one(repo, name, seal=seal, settings=settings)
     except GeneratorError as exc:
         return exc.exit_code, exc.message
 

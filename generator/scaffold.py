@@ -22,7 +22,9 @@ from ruamel.yaml import YAML
 from generator.errors import GeneratorError, UsageError
 from generator.inputs import read_input
 from generator.layout import FLEET_DIR, SITE_NAME, Repo, site_output_dirs
-from generator.model import AGE_RECIPIENT_RE, DEFAULT_IMAGE_TAG, HOSTNAME_RE
+from generator.model import AGE_RECIPIENT_RE, DEFAULT_IMAGE_TAG, HOSTNAME_RE, Flux
+from generator.model.base import GIT_URL_RE
+from generator.redact import looks_secret, shown_text, shown_url
 from generator.secrets.cert import MAX_CERT_BYTES
 
 SOPS_CONFIG = ".sops.yaml"
@@ -40,18 +42,28 @@ class NewSite:
     controller: tuple[str, str] = ("sealed-secrets-controller", "kube-system")  # --fetch-cert's: name, namespace
     kubeconfig: Path | None = None  # --fetch-cert's cluster (kubectl's defaults when None)
     context: str | None = None
+    git_url: str | None = None  # --git-url: else platform.yaml's repository, else the fleet's
+    branch: str | None = None
 
 
 def _check(request: NewSite) -> None:
+    if looks_secret(request.name):  # it would name a directory, and every message about the site
+        raise UsageError("the site name looks like a credential (a key or token): choose another name")
     if not SITE_NAME.match(request.name):
-        raise UsageError(f"site name {request.name!r} is invalid: use lowercase letters, digits and '-' (at most 40)")
+        raise UsageError(f"site name {shown_text(request.name)} is invalid: use lowercase letters, digits and '-' (at most 40)")
     if not HOSTNAME_RE.match(request.domain):
-        raise UsageError(f"--domain {request.domain!r} is not a DNS name (lowercase labels separated by dots)")
+        raise UsageError(f"--domain {shown_text(request.domain)} is not a DNS name (lowercase labels separated by dots)")
     for recipient in request.recipients:
         if not AGE_RECIPIENT_RE.match(recipient):
-            raise UsageError(f"--age-recipient {recipient!r} is not an age recipient (age1...)")
+            raise UsageError(f"--age-recipient {shown_text(recipient)} is not an age recipient (age1...)")
     if request.cert and request.fetch_cert:
         raise UsageError("give --cert FILE or --fetch-cert, not both")
+    if request.source and (request.git_url or request.branch):
+        raise UsageError("--from keeps the fleet's repository (one per fleet): give --git-url/--branch without --from")
+    if request.git_url is not None and (not GIT_URL_RE.match(request.git_url) or request.git_url != shown_url(request.git_url)):
+        raise UsageError("--git-url: not a git URL the engines can read (https:// or ssh://, without a password)")
+    if request.branch is not None and not re.match(r"^[A-Za-z0-9._/-]+$", request.branch):
+        raise UsageError("--branch: not a branch name")
 
 
 def site_text(repo: Repo, request: NewSite) -> str:
@@ -59,25 +71,37 @@ def site_text(repo: Repo, request: NewSite) -> str:
     if request.source:
         repo.check_site_name(request.source)
         return _copy(repo, request)
-    git = fleet_git(repo)
+    git = _fleet_git(repo, request)
     env = Environment(loader=PackageLoader("generator", "templates/site"), undefined=StrictUndefined,
                       keep_trailing_newline=True, autoescape=False)
     return env.get_template("site.yaml.j2").render(name=request.name, domain=request.domain, tag=DEFAULT_IMAGE_TAG,
                                                    wave=request.wave, **git)
 
 
-def fleet_git(repo: Repo) -> dict[str, Any]:
-    """The repository the fleet's sites read (one per fleet: render/fleet.py), else the defaults."""
-    from generator.loader import load_site
+def _names_placeholder(text: str) -> bool:
+    return f"url: {Flux().url}" in text
 
+
+def _fleet_git(repo: Repo, request: NewSite) -> dict[str, Any]:
+    """The repository the new site's engines read: --git-url, else the one `generator init` recorded in
+    platform.yaml, else the fleet's (one per fleet: render/fleet.py), else the placeholder (with a warning)."""
+    from generator.loader import load_platform, load_site
+
+    settings = load_platform(repo)
+    recorded = settings.repository
+    engines = recorded.engines if recorded else "both"
+    flux_secret = None if recorded and settings.git_credential == "sealed" else "flux-system"
+    git = {"flux": engines in ("flux", "both"), "argocd": engines in ("argocd", "both"), "flux_secret": flux_secret}
+    if request.git_url:
+        return {**git, "git_url": request.git_url, "branch": request.branch or (recorded.branch if recorded else "main")}
+    if recorded:
+        return {**git, "git_url": recorded.url, "branch": request.branch or recorded.branch}
     names = repo.site_names()
     if names:
         flux = load_site(repo, names[0]).gitops.flux
-        return {"git_url": flux.url, "branch": flux.branch, "flux_secret": flux.secret_ref}
-    from generator.model import Flux
-
+        return {**git, "git_url": flux.url, "branch": request.branch or flux.branch, "flux_secret": flux.secret_ref}
     default = Flux()
-    return {"git_url": default.url, "branch": default.branch, "flux_secret": "flux-system"}
+    return {**git, "git_url": default.url, "branch": request.branch or default.branch}
 
 
 def _copy(repo: Repo, request: NewSite) -> str:
@@ -121,7 +145,8 @@ def run_site_new(repo: Repo, request: NewSite, out: TextIO = sys.stdout) -> int:
             raise UsageError(f"{shown} exists; edit it, or remove the site first (generator site remove {request.name})")
         print(f"unchanged {shown}", file=out)
     text = site_text(repo, request)
-    sops_before = (repo.root / SOPS_CONFIG).read_bytes() if (repo.root / SOPS_CONFIG).is_file() else None
+    sops_path = repo.root / SOPS_CONFIG
+    sops_before = sops_path.read_bytes() if sops_path.is_file() else None
     created = not target.exists()
     try:
         if created:
@@ -129,6 +154,9 @@ def run_site_new(repo: Repo, request: NewSite, out: TextIO = sys.stdout) -> int:
             cert = _cert_file(repo, request)  # before anything is written: a missing certificate stops here
             target.write_text(text)
             print(f"created   {shown}", file=out)
+            if _names_placeholder(text):
+                print(f"note: {shown} names the placeholder git URL {Flux().url}: give --git-url, or record the "
+                      "repository once with 'generator init --git-url URL' (platform.yaml)", file=out)
             if cert is None:  # --fetch-cert
                 cert_fetch(repo, request.name, *request.controller, out, kubeconfig=request.kubeconfig,
                            context=request.context)
@@ -140,13 +168,29 @@ def run_site_new(repo: Repo, request: NewSite, out: TextIO = sys.stdout) -> int:
         if code != 0:
             raise UsageError(f"render of site {request.name} failed (exit {code})")
     except BaseException:
-        if created:
-            shutil.rmtree(target.parent, ignore_errors=True)
-            if sops_before is not None:
-                (repo.root / SOPS_CONFIG).write_bytes(sops_before)
+        undone = _roll_back(repo, request.name, created, sops_before) if created else []
+        if undone:  # beside the per-file report above; the error itself stays one line
+            print(f"rolled back: {'; '.join(undone)} (a file an error names below was this run's own; rerun "
+                  "site new once the cause is fixed)", file=out)
         raise
     print(f"next: review and commit sites/{request.name}, the rendered tree and {SOPS_CONFIG}", file=out)
     return 0
+
+
+def _roll_back(repo: Repo, name: str, created: bool, sops_before: bytes | None) -> list[str]:
+    """Undo a new site: its directory, and .sops.yaml as it was (removed when this run made it)."""
+    undone = []
+    if created and repo.site_dir(name).exists():
+        shutil.rmtree(repo.site_dir(name), ignore_errors=True)
+        undone.append(f"removed sites/{name}/")
+    sops_path = repo.root / SOPS_CONFIG
+    if sops_before is None and sops_path.is_file():
+        sops_path.unlink()
+        undone.append(f"removed {SOPS_CONFIG}")
+    elif sops_before is not None and sops_path.is_file() and sops_path.read_bytes() != sops_before:
+        sops_path.write_bytes(sops_before)
+        undone.append(f"restored {SOPS_CONFIG}")
+    return undone
 
 
 def _text_or_none(repo: Repo, request: NewSite) -> bytes | None:

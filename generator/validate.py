@@ -32,12 +32,14 @@ def targets(root: Path, sites: list[str], *, fleet: bool) -> list[Target]:
     them (deploy/fleet/flux and deploy/fleet/argocd, as the engines apply them), not once more on their own."""
     covered = _listed_by_fleet(root) if fleet else set()
     found: list[Target] = []
+    unrendered = [site for site in sites if not (root / f"overlays/{site}/kustomization.yaml").is_file()]
+    if unrendered:  # every one named, not only the first
+        raise ValidationFailed("\n".join(f"overlays/{site}: not rendered yet; run 'generator render --site {site}'"
+                                         for site in unrendered))
     for site in sites:
         for rel in (f"overlays/{site}", f"deploy/flux/{site}", f"deploy/argocd/{site}"):
             if (root / rel / "kustomization.yaml").is_file() and rel not in covered:
                 found.append(Target(rel, root / rel))
-        if not (root / f"overlays/{site}/kustomization.yaml").is_file():
-            raise ValidationFailed(f"overlays/{site}: not rendered yet; run 'generator render --site {site}'")
     if fleet and (root / "kustomization.yaml").is_file():
         found.append(Target("kustomization.yaml (fleet)", root))
         for rel in (ARGO_FLEET_DIR, FLUX_FLEET_DIR, FLUX_ENTRY, *PLATFORM_TARGETS):
@@ -130,14 +132,26 @@ def _build(root: Path, todo: list[Target]) -> list[tuple[Target, bytes, list[str
             check_yaml_files(root, [t.path for t in targets])
             return kustomize.build_many([t.path for t in targets])
 
+        def attempt(target: Target) -> tuple[Target, bytes, list[str]] | ValidationFailed:
+            try:
+                return build(target)
+            except ValidationFailed as exc:  # the other directories still build: every broken one is named
+                return exc
+
         together = pool.submit(build_together, batch) if batch else None
-        builds = list(pool.map(build, alone))
-        built = together.result() if together is not None else None
+        builds = list(pool.map(attempt, alone))
+        try:
+            built = together.result() if together is not None else None
+        except ValidationFailed:
+            built = None  # built one by one below, so the failing one is named
         if built is None:
-            builds += list(pool.map(build, batch))
+            builds += list(pool.map(attempt, batch))
         else:
             builds += list(pool.map(lambda t: read(t, built[t.path]), batch))
-    return builds
+    failures = [str(b) for b in builds if isinstance(b, ValidationFailed)]
+    if failures:
+        raise ValidationFailed("\n".join(failures))
+    return [b for b in builds if not isinstance(b, ValidationFailed)]
 
 
 def _without_sops_metadata(output: bytes, docs: list[dict]) -> bytes:

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from yaml.cyaml import CParser
 
+from generator.redact import shown_key
 from generator.yamlstyle import Dumper as _Dumper
 
 # ruamel, the reader that keeps lines, is imported where a document needs it (an error, an edge case): most
@@ -49,7 +50,9 @@ def load_with_lines(text: str) -> Any:
     except DuplicateKeyError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         key = str(exc.problem).split('"')[1] if '"' in str(exc.problem) else ""
-        raise YamlSyntaxError(f"duplicate key {key!r}".replace(" ''", ""), line) from exc
+        named = shown_key(key)  # a pasted credential used as a key stays hidden
+        raise YamlSyntaxError(f"duplicate key {named!r}".replace(" ''", "") if named == key
+                              else f"duplicate key {named}", line) from exc
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

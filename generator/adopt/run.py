@@ -57,7 +57,7 @@ def read_originals(request: AdoptRequest) -> Originals:
 
 
 def site_text(repo: Repo, name: str, adoption: Adoption, source: str) -> str:
-    from generator.scaffold import fleet_git
+    from generator.scaffold import NewSite, _fleet_git  # site new's choice of repository, shared on purpose
 
     by_key: dict[str, list] = {}
     for setting in adoption.settings:
@@ -67,7 +67,8 @@ def site_text(repo: Repo, name: str, adoption: Adoption, source: str) -> str:
                 for key in keys]
     env = Environment(loader=PackageLoader("generator", "templates/site"), undefined=StrictUndefined,
                       keep_trailing_newline=True, autoescape=False)
-    return env.get_template("adopted.yaml.j2").render(name=name, source=source, sections=sections, **fleet_git(repo))
+    git = _fleet_git(repo, NewSite(name, str(nested(adoption.settings).get("domain", "example.com"))))
+    return env.get_template("adopted.yaml.j2").render(name=name, source=source, sections=sections, **git)
 
 
 def _checked(repo: Repo, name: str, adoption: Adoption, source: str, shown: str) -> tuple[str, Site]:

@@ -70,6 +70,20 @@ def secrets_git_credential(ctx: click.Context, ssh_key: Path | None, known_hosts
     ctx.exit(run(repo_of(ctx), ssh_key=ssh_key, known_hosts=known_hosts, token=token, username=username))
 
 
+@secrets.command("keygen", epilog=examples("generator secrets keygen", "generator secrets keygen --output ~/keys/litellm.agekey"))
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The key file (default: $SOPS_AGE_KEY_FILE, else ~/.config/sops/age/keys.txt, where sops looks).")
+def secrets_keygen(output: Path | None) -> None:
+    """Make your age identity (as age-keygen does; an existing file is kept) and print its public recipient."""
+    from generator.secrets.age_key import default_key_file, make_key_file
+
+    path = output or default_key_file()
+    recipient, created = make_key_file(path)
+    click.echo(f"{'created  ' if created else 'unchanged'} {path} (private: keep it, back it up, never commit it)",
+               err=True)
+    click.echo(recipient)
+
+
 @secrets.command("rotate", epilog=examples("generator secrets rotate --site prod LITELLM_MASTER_KEY"))
 @click.option("--site", required=True, metavar="NAME", shell_complete=complete_site)
 @click.option("--force", is_flag=True, help="Also rotate keys whose rotation loses data (LITELLM_SALT_KEY).")

@@ -11,6 +11,37 @@ from generator.cli.common import cluster_options, complete_site, examples, repo_
 from generator.errors import UsageError
 
 
+@click.command("init", epilog=examples(
+    "generator secrets keygen      # your age key, if you have none",
+    "generator init litellm-gitops --git-url https://git.example.org/platform/litellm-gitops.git",
+    "generator init --git-url ssh://git@git.example.org/ops/gitops.git --engine flux --ci gitea "
+    "--generator-git https://git.example.org/tools/generator.git"))
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--git-url", required=True, metavar="URL", help="This repository as the engines clone it (https:// or ssh://).")
+@click.option("--branch", default="main", show_default=True, help="The branch the engines follow.")
+@click.option("--engine", "engines", type=click.Choice(["flux", "argocd", "both"]), default="both", show_default=True,
+              help="Which GitOps engines the new sites turn on.")
+@click.option("--age-recipient", "recipients", multiple=True, metavar="AGE1...",
+              help="Who may decrypt the secrets (repeatable; default: the public key of your age key file).")
+@click.option("--git-credential", type=click.Choice(["external", "sealed"]), default="external", show_default=True,
+              help="external: the engines' git Secret is made outside git (flux bootstrap); sealed: kept in git.")
+@click.option("--ci", "ci_provider", type=click.Choice(["gitea", "github", "gitlab"]), default=None,
+              help="Also write the CI workflow (as 'generator ci init' does).")
+@click.option("--generator-git", metavar="URL", help="With --ci: where the CI fetches the generator from.")
+@click.option("--generator-ref", default=None, metavar="REF",
+              help="With --ci: the generator's tag or commit the CI installs (default: as ci init pins it).")
+@click.pass_context
+def init(ctx: click.Context, directory: Path | None, git_url: str, branch: str, engines: str,
+         recipients: tuple[str, ...], git_credential: str, ci_provider: str | None, generator_git: str | None,
+         generator_ref: str | None) -> None:
+    """Make DIRECTORY (default: here) a GitOps repository: sites/, .sops.yaml, platform.yaml, .gitignore, README."""
+    from generator.repo_init import InitRequest, run_init
+
+    target = directory or ctx.obj.get("repo") or Path.cwd()
+    ctx.exit(run_init(InitRequest(target, git_url, branch, engines, recipients, git_credential, ci_provider,
+                                  generator_git, generator_ref)))
+
+
 @click.group(epilog=examples(
     "generator site new eu --domain eu.example.com --from prod",
     "generator site remove eu --yes"))
@@ -33,18 +64,25 @@ def site() -> None:
 @click.option("--controller-namespace", default="kube-system", show_default=True, help="With --fetch-cert.")
 @click.option("--wave", type=click.IntRange(0, 100), default=0, show_default=True, help="rollout.wave")
 @cluster_options
+@click.option("--git-url", metavar="URL", help="The GitOps repository the engines read (default: platform.yaml's "
+              "repository, as generator init records it, else the fleet's).")
+@click.option("--branch", metavar="BRANCH", help="The branch the engines follow (default: as for --git-url).")
 @click.pass_context
 def site_new(ctx: click.Context, name: str, domain: str, source: str | None, recipients: tuple[str, ...],
              cert: Path | None, fetch_cert: bool, controller_name: str, controller_namespace: str, wave: int,
-             kubeconfig: Path | None, context: str | None) -> None:
-    """Write sites/NAME/site.yaml, its .sops.yaml rule, certificate and secrets, then render it."""
+             kubeconfig: Path | None, context: str | None, git_url: str | None, branch: str | None) -> None:
+    """Write sites/NAME/site.yaml, its .sops.yaml rule, certificate and secrets, then render it.
+
+    Any failure removes what the run made (the site's directory, a new .sops.yaml) and says so.
+    """
     from generator.scaffold import NewSite, run_site_new
 
     if (kubeconfig or context) and not fetch_cert:
         raise click.UsageError("--kubeconfig and --context go with --fetch-cert")
     ctx.exit(run_site_new(repo_of(ctx), NewSite(name, domain, source, recipients, cert, fetch_cert, wave,
                                                 controller=(controller_name, controller_namespace),
-                                                kubeconfig=kubeconfig, context=context)))
+                                                kubeconfig=kubeconfig, context=context, git_url=git_url,
+                                                branch=branch)))
 
 
 @site.command("remove", epilog=examples("generator site remove eu", "generator site remove eu --yes"))

@@ -10,6 +10,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from generator.redact import shown
+
 
 DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){DNS_LABEL}(\.{DNS_LABEL})+$")
@@ -37,7 +39,7 @@ class _Checked:
 def checked(pattern: re.Pattern[str], what: str):
     def validate(value: str) -> str:
         if not pattern.match(value):
-            raise ValueError(f"{value!r} is not a valid {what}")
+            raise ValueError(f"{shown(value)} is not a valid {what}")
         return value
 
     return _Checked(pattern, what), AfterValidator(validate)
@@ -72,8 +74,8 @@ def refuse_duplicates(values: list[str], what: str, field: str) -> None:
         if value in seen:
             raise PydanticCustomError(
                 "duplicate",
-                "duplicate {what} '{value}' (first used by entry {first})",
-                {"what": what, "value": value, "first": seen[value], "index": index, "field": field},
+                "duplicate {what} {value} (first used by entry {first})",
+                {"what": what, "value": shown(value), "first": seen[value], "index": index, "field": field},
             )
         seen[value] = index
 

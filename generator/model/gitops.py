@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from generator.model.base import DnsLabel, Duration, GitUrl, HttpUrl, Model, checked, rule_error
+from generator.model.base import SECRET_KEY_RE, DnsLabel, Duration, GitUrl, HttpUrl, Model, checked, rule_error
 
 
 class Flux(Model):
@@ -61,6 +61,12 @@ class Secrets(Model):
     # sops mode: the cluster's age recipients, and the Secret in the Flux namespace holding its key.
     flux_recipients: list[Annotated[str, *checked(AGE_RECIPIENT_RE, "age recipient (age1...)")]] = Field(default_factory=list)
     flux_decryption_secret: DnsLabel = "sops-age"
+    # Keys the site reads (a model's apiKeySecret, a pass-through header's secretKey, an extraEnv reference to
+    # litellm-secrets) that its sops file does not hold yet, on purpose: render refuses any other missing key.
+    filled_later: list[Annotated[str, *checked(SECRET_KEY_RE, "secret key name (UPPER_SNAKE_CASE)")]] = Field(
+        default_factory=list, description="Keys the site reads from litellm-secrets (a model's apiKeySecret, a "
+        "pass-through header's secretKey, an extraEnv reference) that its sops file does not hold yet, on purpose; "
+        "render refuses any other key the sops file lacks.")
 
     @model_validator(mode="after")
     def _recipients_for_sops(self) -> "Secrets":

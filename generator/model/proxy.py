@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from generator.redact import shown
 from generator.model.base import DnsLabel, EnvName, HttpUrl, Model, SecretKey
 
 
@@ -48,7 +49,7 @@ class Fallback(Model):
     @model_validator(mode="after")
     def _not_itself(self) -> "Fallback":
         if self.model in self.to:
-            raise ValueError(f"{self.model!r} cannot fall back to itself")
+            raise ValueError(f"{shown(self.model)} cannot fall back to itself")
         return self
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from generator.redact import shown
 from generator.model.base import DnsLabel, Duration, Model
 
 # Thinkube (ansible/40_thinkube/core/infrastructure/gateway-api/10_deploy.yaml) installs Envoy Gateway in
@@ -59,7 +60,7 @@ def _network(value: str) -> str:
     try:
         ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not a CIDR block such as 203.0.113.0/24 ({exc})") from None
+        raise ValueError(f"{shown(value)} is not a CIDR block such as 203.0.113.0/24") from None
     return value
 
 

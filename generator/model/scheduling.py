@@ -14,6 +14,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from generator.redact import shown
+
 # a qualified name with an optional DNS prefix (kubernetes.io/hostname, team), as label and annotation keys are
 QUALIFIED_RE = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
                           r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -26,7 +28,7 @@ MANAGED_LABELS = ("app", "app.kubernetes.io/name", "app.kubernetes.io/instance",
 def matching(pattern: re.Pattern[str], what: str):
     def check(value: str) -> str:
         if len(value) > 253 or not pattern.match(value):
-            raise ValueError(f"{value!r} is not a valid {what}")
+            raise ValueError(f"{shown(value)} is not a valid {what}")
         return value
     return AfterValidator(check)
 

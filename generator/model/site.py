@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from generator.redact import shown
 from generator.model.base import HOSTNAME_RE, DnsLabel, EnvName, Hostname, Model, refuse_duplicates, rule_error
 from generator.model.data import S3, BootstrapPostgres, BootstrapS3, Cache, Postgres
 from generator.model.destinations import external_destinations
@@ -182,10 +183,10 @@ class Site(Model):
                                                          else "context_window_fallbacks")):
                     unknown = [n for n in (fallback.model, *fallback.to) if n not in known]
                     if unknown:
-                        raise rule_error(f"router.{field}.{index}", f"{', '.join(map(repr, unknown))} is not in models "
+                        raise rule_error(f"router.{field}.{index}", f"{', '.join(map(shown, unknown))} is not in models "
                                          "(generalSettings.storeModelInDb is false, so no model comes from the UI)")
         if self.keycloak.proxy_admin and self.keycloak.claims.user_id != "sub":
-            raise rule_error("keycloak.claims.userId", f"'{self.keycloak.claims.user_id}': LiteLLM compares "
+            raise rule_error("keycloak.claims.userId", f"{shown(self.keycloak.claims.user_id)}: LiteLLM compares "
                              "PROXY_ADMIN_ID (the Keycloak id of keycloak.proxyAdmin) with this claim, so it must be "
                              "'sub'; or set keycloak.proxyAdmin: null")
         self._serving_rules()

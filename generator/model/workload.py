@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from generator.redact import shown
 from generator.model.base import DnsLabel, Model, Quantity, checked, rule_error
 
 # LiteLLM releases before 1.84.0 have a Host-header auth bypass (CVE-2026-49468).
@@ -38,12 +39,12 @@ class Image(Model):
         if tag is None:
             return None
         if not TAG_RE.match(tag):
-            raise ValueError(f"{tag!r} is not a valid image tag")
+            raise ValueError(f"{shown(tag)} is not a valid image tag")
         if "latest" in tag.lower():
-            raise ValueError(f"{tag!r} is a mutable tag; pin a release tag such as {DEFAULT_IMAGE_TAG} or a digest")
+            raise ValueError(f"{shown(tag)} is a mutable tag; pin a release tag such as {DEFAULT_IMAGE_TAG} or a digest")
         found = VERSION_RE.search(tag)
         if not found:
-            raise ValueError(f"{tag!r} names no release version; pin a release tag such as {DEFAULT_IMAGE_TAG} or a digest")
+            raise ValueError(f"{shown(tag)} names no release version; pin a release tag such as {DEFAULT_IMAGE_TAG} or a digest")
         version = tuple(int(part) for part in found.groups())
         if version < MIN_LITELLM_VERSION:
             minimum = ".".join(map(str, MIN_LITELLM_VERSION))
@@ -133,9 +134,9 @@ def pinned_mirror(image: str | None) -> str | None:
         return None
     name, _, tag = image.rpartition(":")
     if "@sha256:" not in image and (not name or not tag or "/" in tag or tag == "latest"):
-        raise ValueError(f"{image!r} is not pinned: give a tag other than latest, or a digest")
+        raise ValueError(f"{shown(image)} is not pinned: give a tag other than latest, or a digest")
     if image_registry(image) in DOCKER_HUB:
-        raise ValueError(f"{image!r} pulls from Docker Hub; name the site's registry mirror "
+        raise ValueError(f"{shown(image)} pulls from Docker Hub; name the site's registry mirror "
                          "(for example harbor.example.com/library/busybox:1.37.0)")
     return image
 

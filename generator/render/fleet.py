@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.redact import shown_url
 from generator.errors import SiteError
 from generator.layout import ARGO_ENTRY, ARGO_FLEET_DIR, FLUX_ENTRY, FLUX_FLEET_DIR
 from generator.model import FleetEntry
@@ -61,9 +62,13 @@ def _shared(sites: dict[str, FleetEntry], what: str, value: Any, field: str) -> 
     first = next(iter(values))
     for name, found in values.items():
         if found != values[first]:
-            raise SiteError(f"sites/{name}/site.yaml", f"{what} {found!r} differs from {values[first]!r} of site "
+            raise SiteError(f"sites/{name}/site.yaml", f"{what} {_shown(found)} differs from {_shown(values[first])} of site "
                             f"{first}: the fleet's parent object reads one repository", field=field)
     return values[first]
+
+
+def _shown(value: Any) -> str:  # noqa: ANN401 - a URL without the password a pasted one may carry
+    return repr(shown_url(value) if isinstance(value, str) else value)
 
 
 def _argocd_fleet(sites: dict[str, FleetEntry], platform: bool, platform_namespaces: tuple[str, ...]) -> dict[str, bytes]:

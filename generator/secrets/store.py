@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.redact import shown_text
 from generator.errors import UsageError
 from generator.inputs import read_input
 from generator.layout import Repo
@@ -163,4 +164,4 @@ def check_key_name(key: str) -> None:
     if key == FINGERPRINT_KEY:
         raise UsageError(f"{key} is managed by the generator")
     if not SECRET_KEY_RE.match(key):
-        raise UsageError(f"{key!r} is not a valid secret key name (UPPER_SNAKE_CASE)")
+        raise UsageError(f"{shown_text(key)} is not a valid secret key name (UPPER_SNAKE_CASE)")

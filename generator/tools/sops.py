@@ -23,15 +23,18 @@ def key_hint() -> str:
     if inline:
         found.append("SOPS_AGE_KEY holds no identity of these recipients")
     if path:
-        found.append(f"SOPS_AGE_KEY_FILE names {path}, which does not exist" if not Path(path).is_file()
-                     else f"SOPS_AGE_KEY_FILE ({path}) holds no identity of these recipients")
+        where = Path(path)
+        found.append(f"SOPS_AGE_KEY_FILE names {path}, which does not exist"
+                     if not where.exists() else f"SOPS_AGE_KEY_FILE names {path}, which is not a file"
+                     if not where.is_file() else f"SOPS_AGE_KEY_FILE ({path}) holds no identity of these recipients")
     if found:
         return "; ".join(found)
     config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "sops/age/keys.txt"
     if config.is_file():
         return f"{config} holds no identity of these recipients; set SOPS_AGE_KEY_FILE to one that does"
-    return ("no age identity is set: set SOPS_AGE_KEY_FILE to your identity file (age-keygen -o FILE makes one) "
-            "or SOPS_AGE_KEY to the identity")
+    return (f"no age identity: the key file {config} (sops's default) is missing, and neither SOPS_AGE_KEY_FILE "
+            "nor SOPS_AGE_KEY is set; make one with 'generator secrets keygen' (or age-keygen -o FILE), or set "
+            "SOPS_AGE_KEY_FILE to the identity file you have")
 
 
 class SopsError(GeneratorError):

@@ -46,7 +46,9 @@ SHAPES = {
                       "callbacks: {langfuse: {events: [success]}}\n"
                       "metrics: {enabled: true, serviceMonitor: {enabled: true, interval: 1m}}\n"
                       "networkPolicy:\n  enabled: true\n  egress: {enabled: true, external: [{cidr: 0.0.0.0/0, except: [10.0.0.0/8]}]}\n"
-                      "models: [{name: gpt, model: openai/gpt-4o, apiKeySecret: OPENAI_API_KEY}]\n"),
+                      "models: [{name: gpt, model: openai/gpt-4o, apiKeySecret: OPENAI_API_KEY}]\n"
+                      # the provider key is not in the sops file: render refuses that unless the site says so (issue 28)
+                      "secrets: {filledLater: [OPENAI_API_KEY]}\n"),
 }
 LICENSED = "shape-serving"
 

@@ -8,7 +8,8 @@ failing when the behaviour breaks:
 6. the database password reaches PostgreSQL only as a SCRAM-SHA-256 verifier, never in the server's log;
 7. bootstrap verifies TLS: an untrusted certificate fails in one line naming caBundle, and with caBundle it works;
 8. bootstrap reads the Keycloak admin credentials from the `_KEYCLOAK_ADMIN_…` keys of the site's sops file;
-9. `general_settings.allow_requests_on_db_unavailable` is rendered `false` by default.
+9. `general_settings.allow_requests_on_db_unavailable` is rendered `false` by default (this claim moved with the
+   evidence to docs/evidence.md, "Runs as the image runs"; the others are in the README still).
 
 (5, `generator cert fetch` and `site new --fetch-cert` against a real API server and sealed-secrets controller,
 is in tests/cluster/test_readme_claims_cluster.py.)
@@ -41,7 +42,7 @@ from tests.listener import ThreadedListener
 from tests.servers import KeycloakServer, PostgresServer, SeaweedServer, free_port
 
 CERT_LIMIT = 64_000  # the README's "64 kB for a certificate"
-BOOTSTRAP_KEYS = ("CLIENT_SECRET", "DATABASE_URL", "S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY")
+BOOTSTRAP_KEYS = ("CLIENT_SECRET", "DATABASE_URL", "PROXY_ADMIN_ID", "S3_AWS_ACCESS_KEY_ID", "S3_AWS_SECRET_ACCESS_KEY")
 # These claims are not about time: a whole step's requests get a bound a loaded 2-core machine never reaches.
 NO_HURRY = ("--timeout", "120")
 

@@ -18,7 +18,7 @@ MAX_LINES = 500
 # Lowest first. A module may import modules of its own layer or of a layer before it, never one after it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ground: errors, names, the dumper's style", (
-        "generator", "generator.errors", "generator.progress", "generator.yamlstyle", "generator.secrets",
+        "generator", "generator.errors", "generator.redact", "generator.progress", "generator.yamlstyle", "generator.secrets",
         "generator.secrets.shapes", "bootstrap", "bootstrap.report")),
     ("primitives: processes, paths, the only writer", (
         "generator.fastyaml", "generator.proc", "generator.layout", "generator.writer", "bootstrap.credentials")),
@@ -32,7 +32,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the site", ("generator.model.site",)),
     ("the models of the inputs", ("generator.model", "generator.platform", "generator.site_schema")),
     ("the pure renderers", ("generator.render", "generator.render.*")),
-    ("the secrets files", ("generator.secrets.keys", "generator.secrets.sops_file", "generator.secrets.cert")),
+    ("the secrets files", ("generator.secrets.keys", "generator.secrets.sops_file", "generator.secrets.cert",
+                           "generator.secrets.age_key")),
     ("the secrets store", ("generator.secrets.store", "bootstrap.vault")),
     ("the loader: every input read and checked", ("generator.loader",)),
     ("sealing", ("generator.secrets.sealing", "generator.secrets.credential")),
@@ -41,7 +42,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the render", ("generator.rendering",)),
     ("the commands", (
         "generator.status", "generator.scaffold", "generator.cluster_diff", "generator.cluster_doctor",
-        "generator.doctor", "generator.generator_ref", "generator.ci_workflows", "generator.secrets.commands", "generator.secrets.audit",
+        "generator.doctor", "generator.generator_ref", "generator.ci_workflows", "generator.repo_init", "generator.secrets.commands", "generator.secrets.audit",
         "generator.adopt", "generator.adopt.*", "bootstrap.*")),
     ("the command line", ("generator.cli", "generator.cli.*")),
     ("the entry point", ("generator.__main__",)),
