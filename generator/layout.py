@@ -79,6 +79,37 @@ FLEET_DIR = "deploy/fleet"  # the fleet layer (render/fleet.py): every site's re
 ARGO_FLEET_DIR, FLUX_FLEET_DIR = f"{FLEET_DIR}/argocd", f"{FLEET_DIR}/flux"
 ARGO_ENTRY, FLUX_ENTRY = f"{FLEET_DIR}/argocd-entry", f"{FLEET_DIR}/flux-entry"  # the parents: applied by hand, once
 PLATFORM_OUTPUT_DIR = "deploy/platform"  # what a stock Thinkube lacks (render/platform.py)
+# with several clusters (platform.yaml `clusters`), each has the fleet and platform layers above of its own
+CLUSTERS_DIR = "deploy/clusters"
+
+
+@dataclass(frozen=True)
+class ClusterDirs:
+    """Where one cluster's fleet and platform layers live: today's deploy/fleet and deploy/platform for the one
+    cluster of a repository, deploy/clusters/<name>/ for each of several."""
+
+    fleet: str = FLEET_DIR
+    platform: str = PLATFORM_OUTPUT_DIR
+
+    @classmethod
+    def of(cls, cluster: str, *, multi: bool) -> "ClusterDirs":
+        return cls(f"{CLUSTERS_DIR}/{cluster}", f"{CLUSTERS_DIR}/{cluster}/platform") if multi else cls()
+
+    @property
+    def argo_listing(self) -> str:
+        return f"{self.fleet}/argocd"
+
+    @property
+    def flux_listing(self) -> str:
+        return f"{self.fleet}/flux"
+
+    @property
+    def argo_entry(self) -> str:
+        return f"{self.fleet}/argocd-entry"
+
+    @property
+    def flux_entry(self) -> str:
+        return f"{self.fleet}/flux-entry"
 
 
 def site_output_dirs(site: str) -> tuple[str, ...]:

@@ -30,13 +30,13 @@ def load_site_to_render(repo: Repo, name: str, settings: PlatformSettings) -> Si
     site, text = _load(repo, name)
     check_licensed(repo, name, site, text)
     check_secret_references(repo, name, site, text)
-    return with_git_access(repo, name, site, settings, text)
+    return with_git_access(repo, name, place_site(repo, name, site, settings, text), settings, text)
 
 
 def load_site_for_engines(repo: Repo, name: str, settings: PlatformSettings) -> Site:
     """The site with the engines' git access (what the fleet layer and the cluster checks read of it)."""
     site, text = _load(repo, name)
-    return with_git_access(repo, name, site, settings, text)
+    return with_git_access(repo, name, place_site(repo, name, site, settings, text), settings, text)
 
 
 def _load(repo: Repo, name: str) -> tuple[Site, str]:
@@ -192,6 +192,33 @@ def with_git_access(repo: Repo, name: str, site: Site, settings: PlatformSetting
             raise SiteError(shown, f"the ssh:// source {shown_url(url)} needs a credential and the repository holds none: {why}; "
                             + way_out.format(also=also), field=".".join(field), line=line)
     return site
+
+
+def place_site(repo: Repo, name: str, site: Site, settings: PlatformSettings, text: str | None = None) -> Site:
+    """The site on its cluster: the one platform.yaml names (``cluster:``, default the one cluster there is),
+    its Argo CD destination the cluster's unless the site sets its own. With several clusters, the sites'
+    AppProject is one per cluster (``<project>-<cluster>``): a hub's Argo CD holds every cluster's."""
+    names = settings.cluster_names()
+    cluster = site.cluster or (names[0] if len(names) == 1 else None)
+    if cluster not in names:
+        shown, line = _site_line(repo, name, text, ("cluster",))
+        problem = (f"cluster {site.cluster!r} is not one platform.yaml names (clusters: {', '.join(names)}); add it "
+                   "under clusters: in platform.yaml, or fix the name" if site.cluster else
+                   f"platform.yaml names several clusters: say which one runs the site (clusters: {', '.join(names)})")
+        raise SiteError(shown, problem, field="cluster", line=line)
+    argo = site.gitops.argocd
+    own = "destination" in argo.model_fields_set
+    wanted = settings.cluster(cluster).argocd.destination
+    if own and settings.multi_cluster and argo.destination.spec() != wanted.spec():
+        shown, line = _site_line(repo, name, text, ("gitops", "argocd", "destination"))
+        raise SiteError(shown, f"{argo.destination.spec()} differs from cluster {cluster}'s {wanted.spec()}: with "
+                        "several clusters the destination is the cluster's; set it in platform.yaml",
+                        field="gitops.argocd.destination", line=line)
+    update: dict = {} if own else {"destination": wanted}
+    if settings.multi_cluster and argo.project != "default":
+        update["project"] = f"{argo.project}-{cluster}"
+    gitops = site.gitops.model_copy(update={"argocd": argo.model_copy(update=update)}) if update else site.gitops
+    return site.model_copy(update={"cluster": cluster, "gitops": gitops})
 
 
 def load_platform(repo: Repo) -> PlatformSettings:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from generator.model import DnsLabel, GitUrl, Model
+from generator.model.gitops import ArgoDestination
 
 SETTINGS_FILE = "platform.yaml"
 PLATFORM_DIR = "platform"  # the repository-level inputs: the credential's sops file, the engines' certificate
@@ -43,14 +44,54 @@ class Repository(Model):
     engines: Literal["flux", "argocd", "both"] = "both"
 
 
+class ClusterArgoCd(Model):
+    # where Argo CD sends this cluster's sites and platform: the cluster's own Argo CD by default, or a
+    # cluster a hub's Argo CD knows by name or server (the credentials stay in that Argo CD, never in the tree)
+    destination: ArgoDestination = ArgoDestination()
+
+
+class Cluster(Model):
+    """One cluster of the fleet: how Argo CD reaches it and what its platform layer installs."""
+
+    argocd: ClusterArgoCd = ClusterArgoCd()
+    sealed_secrets: SealedSecrets | None = None  # default: the repository's sealedSecrets
+
+
+DEFAULT_CLUSTER = "default"  # the one cluster of a repository whose platform.yaml names none
+
+
 class PlatformSettings(Model):
     repository: Repository | None = None
     sealed_secrets: SealedSecrets = SealedSecrets()
     # sealed: platform/git.sops.yaml holds the engines' git credential, sealed into the tree;
     # external: the Secrets are made by hand or by `flux bootstrap` (doctor --cluster checks they exist)
     git_credential: Literal["sealed", "external"] = "sealed"
+    # the clusters a site may name (`cluster:`); with more than one, each gets its own entry points under
+    # deploy/clusters/<name>/ (render/fleet.py). None named: one cluster, "default", today's layout.
+    clusters: dict[DnsLabel, Cluster] = {}
+
+    @field_validator("clusters", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        """A list of clusters, each with its ``name``, reads as the mapping by name."""
+        if isinstance(value, list) and all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in value):
+            return {c["name"]: {k: v for k, v in c.items() if k != "name"} for c in value}
+        return value
+
+    def cluster_names(self) -> list[str]:
+        return list(self.clusters) or [DEFAULT_CLUSTER]
+
+    @property
+    def multi_cluster(self) -> bool:
+        return len(self.clusters) > 1
+
+    def cluster(self, name: str | None) -> Cluster:
+        return self.clusters.get(name or "", Cluster())
+
+    def sealed_secrets_of(self, name: str | None) -> SealedSecrets:
+        return self.cluster(name).sealed_secrets or self.sealed_secrets
 
 
-def platform_namespaces(settings: PlatformSettings) -> tuple[str, ...]:
+def platform_namespaces(settings: PlatformSettings, cluster: str | None = None) -> tuple[str, ...]:
     """Where the platform's objects go, besides the engines' own namespaces."""
-    return (settings.sealed_secrets.namespace,)
+    return (settings.sealed_secrets_of(cluster).namespace,)

@@ -30,12 +30,12 @@ from typing import Any
 
 from generator.errors import SiteError
 from generator.inputs import read_input
-from generator.layout import BASE_DIR, FLEET_DIR, PLATFORM_OUTPUT_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
+from generator.layout import BASE_DIR, CLUSTERS_DIR, FLEET_DIR, PLATFORM_OUTPUT_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
 
 VERSION = 3
 PACKAGE = Path(__file__).resolve().parent
 SHARED = "_fleet"  # the shared record's name (never a site name: those cannot start with '_')
-SHARED_OUTPUTS = (BASE_DIR, FLEET_DIR, PLATFORM_OUTPUT_DIR, ROOT_KUSTOMIZATION)
+SHARED_OUTPUTS = (BASE_DIR, FLEET_DIR, PLATFORM_OUTPUT_DIR, CLUSTERS_DIR, ROOT_KUSTOMIZATION)
 SITE_INPUTS = ("site.yaml", "secrets.sops.yaml", "sealing-cert.pem")
 REPO_INPUTS = (".sops.yaml", "platform.yaml", "platform/git.sops.yaml", "platform/sealing-cert.pem")
 SECOND = 1_000_000_000

@@ -14,15 +14,17 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
+from generator.conflicts import check_conflicts
 from generator.errors import GeneratorError
 from generator.inputs import reading_once
-from generator.layout import BASE_DIR, FLEET_DIR, ROOT_KUSTOMIZATION, Repo, site_output_dirs
-from generator.loader import load_platform, load_site_for_engines, load_site_to_render, with_git_access
+from generator.layout import BASE_DIR, CLUSTERS_DIR, FLEET_DIR, ROOT_KUSTOMIZATION, ClusterDirs, Repo, site_output_dirs
+from generator.loader import load_platform, load_site_for_engines, load_site_to_render, place_site, with_git_access
 from generator.model import FleetEntry, Site
 from generator.platform import PlatformSettings, platform_namespaces
 from generator.platform_tree import platform_files
 from generator.progress import Progress
-from generator.render import render_base, render_fleet, render_site
+from generator.render import render_base, render_site
+from generator.render.fleet import ClusterLayer, render_clusters
 from generator.render.platform import PLATFORM_DIR, platform_engines
 from generator.render_cache import RenderCache, Survey, orphans, survey
 from generator.secrets.sealing import overlay_secret
@@ -140,7 +142,8 @@ def _render_or_failure(repo: Repo, name: str, seal: bool, settings: PlatformSett
 
 def render_one(repo: Repo, name: str, *, seal: bool, settings: PlatformSettings, site: Site | None = None) -> SiteRender:
     """One site, whole: read and check it, seal its secret (only the keys that changed), render its files."""
-    site = load_site_to_render(repo, name, settings) if site is None else with_git_access(repo, name, site, settings)
+    site = (load_site_to_render(repo, name, settings) if site is None
+            else with_git_access(repo, name, place_site(repo, name, site, settings), settings))
     secret = overlay_secret(repo, name, site, seal=seal)
     files = render_site(name, site, extra_resources=secret.files)
     return SiteRender(name, site, files, secret.warnings, secret.resealed, secret.reused, secret.stale)
@@ -194,10 +197,28 @@ def _tree(repo: Repo, rendered: dict[str, SiteRender], fleet: dict[str, FleetEnt
         notes.append(f"sealed the secrets of {sealed_sites} site(s) anew (one kubeseal call each)")
     if everything:
         dirs.extend(orphans(repo, set(fleet)))
-    platform = platform_files(repo, fleet, settings, seal=seal, stale=stale)
-    files.update(platform)
-    files.update(render_fleet(dict(sorted(fleet.items())), platform_engines(platform), platform_namespaces(settings)))
-    return Scope(tuple(sorted({*dirs, FLEET_DIR, PLATFORM_DIR})), (ROOT_KUSTOMIZATION,)), files
+    files.update(_cluster_layers(repo, dict(sorted(fleet.items())), settings, seal=seal, stale=stale))
+    return Scope(tuple(sorted({*dirs, FLEET_DIR, PLATFORM_DIR, CLUSTERS_DIR})), (ROOT_KUSTOMIZATION,)), files
+
+
+def _cluster_layers(repo: Repo, fleet: dict[str, FleetEntry], settings: PlatformSettings, *, seal: bool,
+                    stale: list[str] | None) -> dict[str, bytes]:
+    """The platform and fleet layers, one cluster's or each of several clusters', once no two sites of a cluster
+    claim one object (render/conflicts.py: exit 2, before anything is written)."""
+    multi = settings.multi_cluster
+    files: dict[str, bytes] = {}
+    layers: list[ClusterLayer] = []
+    for cluster in settings.cluster_names():
+        dirs = ClusterDirs.of(cluster, multi=multi)
+        platform = platform_files(repo, fleet, settings, seal=seal, stale=stale, cluster=cluster if multi else None,
+                                  dirs=dirs)
+        files.update(platform)
+        layers.append(ClusterLayer(cluster, dirs, frozenset(platform_engines(platform, dirs.platform)),
+                                   platform_namespaces(settings, cluster),
+                                   settings.cluster(cluster).argocd.destination, f"-{cluster}" if multi else ""))
+    files.update(render_clusters(fleet, layers))
+    check_conflicts(fleet, multi=multi)
+    return files
 
 SEAL_NOTES = 10  # sites: a fleet's first render says how many were sealed, not each one
 

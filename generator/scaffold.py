@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 
 from generator.errors import GeneratorError, UsageError
 from generator.inputs import read_input
-from generator.layout import FLEET_DIR, SITE_NAME, Repo, site_output_dirs
+from generator.layout import CLUSTERS_DIR, FLEET_DIR, SITE_NAME, Repo, site_output_dirs
 from generator.model import AGE_RECIPIENT_RE, DEFAULT_IMAGE_TAG, HOSTNAME_RE, Flux
 from generator.model.base import GIT_URL_RE
 from generator.redact import looks_secret, shown_text, shown_url
@@ -44,6 +44,7 @@ class NewSite:
     context: str | None = None
     git_url: str | None = None  # --git-url: else platform.yaml's repository, else the fleet's
     branch: str | None = None
+    cluster: str | None = None  # --cluster: one platform.yaml names
 
 
 def _check(request: NewSite) -> None:
@@ -74,8 +75,25 @@ def site_text(repo: Repo, request: NewSite) -> str:
     git = _fleet_git(repo, request)
     env = Environment(loader=PackageLoader("generator", "templates/site"), undefined=StrictUndefined,
                       keep_trailing_newline=True, autoescape=False)
+    namespace = free_namespace(repo, request.name, "litellm", request.cluster)
     return env.get_template("site.yaml.j2").render(name=request.name, domain=request.domain, tag=DEFAULT_IMAGE_TAG,
-                                                   wave=request.wave, **git)
+                                                   wave=request.wave, namespace=namespace, cluster=request.cluster,
+                                                   **git)
+
+
+def free_namespace(repo: Repo, name: str, wanted: str, cluster: str | None) -> str:
+    """``wanted``, unless another site of the same cluster has it (render refuses two sites on one namespace of
+    one cluster): then ``<wanted>-<name>``."""
+    from generator.loader import load_platform, load_site
+
+    settings = load_platform(repo)
+    default = settings.cluster_names()[0] if len(settings.cluster_names()) == 1 else None
+    taken = set()
+    for other in repo.site_names():
+        if other != name:
+            site = load_site(repo, other)
+            taken.add((site.namespace, site.cluster or default))
+    return f"{wanted}-{name}" if (wanted, cluster or default) in taken else wanted
 
 
 def _names_placeholder(text: str) -> bool:
@@ -118,6 +136,11 @@ def _copy(repo: Repo, request: NewSite) -> str:
         tree["hostname"] = re.sub(rf"{re.escape(old)}$", request.domain, tree["hostname"])
     if "rollout" in tree or request.wave:
         tree["rollout"] = {"wave": request.wave}
+    if request.cluster:
+        tree["cluster"] = request.cluster
+    namespace = free_namespace(repo, request.name, source.namespace, request.cluster or source.cluster)
+    if namespace != source.namespace:  # the source's would be two sites on one namespace of one cluster
+        tree["namespace"] = namespace
     for path in (("keycloak", "url"), ("image", "repository"), ("bootstrap", "keycloak", "url")):
         _replace_in(tree, path, old, request.domain)  # the hosts derived from the domain, not the git URLs
     text = io.StringIO()
@@ -255,7 +278,7 @@ def run_site_remove(repo: Repo, name: str, out: TextIO = sys.stdout) -> int:
     _drop_sops_rule(repo, name, out)
     if repo.site_names():
         return run_render(repo, RenderRequest(()), out)
-    for rel in (FLEET_DIR, "kustomization.yaml"):
+    for rel in (FLEET_DIR, CLUSTERS_DIR, "kustomization.yaml"):
         target = repo.root / rel
         if target.is_dir():
             shutil.rmtree(target)

@@ -12,13 +12,22 @@ import yaml
 
 from generator.errors import UsageError, ValidationFailed
 from generator.inputs import check_yaml_files, read_input, safe_load_limited
-from generator.layout import ARGO_FLEET_DIR, FLUX_ENTRY, FLUX_FLEET_DIR, PLATFORM_OUTPUT_DIR, Repo
+from generator.layout import CLUSTERS_DIR, ClusterDirs, Repo
 from generator.progress import Progress
 from generator.tools import kubeconform, kustomize
 from generator.validate_cache import ValidateCache, target_keys
+from generator.validate_conflicts import check_objects, objects_of, site_clusters
 
 
-PLATFORM_TARGETS = tuple(f"{PLATFORM_OUTPUT_DIR}/{part}" for part in ("sealed-secrets", "argocd", "flux"))
+PLATFORM_PARTS = ("sealed-secrets", "argocd", "flux")
+
+
+def cluster_dirs(root: Path) -> list[ClusterDirs]:
+    """The rendered clusters' layers: deploy/fleet and deploy/platform, and each of deploy/clusters/<name>/."""
+    found = [ClusterDirs()]
+    if (root / CLUSTERS_DIR).is_dir():
+        found += [ClusterDirs.of(d.name, multi=True) for d in sorted((root / CLUSTERS_DIR).iterdir()) if d.is_dir()]
+    return found
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,10 @@ def targets(root: Path, sites: list[str], *, fleet: bool) -> list[Target]:
                 found.append(Target(rel, root / rel))
     if fleet and (root / "kustomization.yaml").is_file():
         found.append(Target("kustomization.yaml (fleet)", root))
-        for rel in (ARGO_FLEET_DIR, FLUX_FLEET_DIR, FLUX_ENTRY, *PLATFORM_TARGETS):
+    for dirs in cluster_dirs(root) if fleet else ():
+        entries = (dirs.argo_entry,) if dirs.fleet.startswith(CLUSTERS_DIR) else ()  # else the root's one resource
+        for rel in (dirs.argo_listing, dirs.flux_listing, dirs.flux_entry, *entries,
+                    *(f"{dirs.platform}/{part}" for part in PLATFORM_PARTS)):
             if (root / rel / "kustomization.yaml").is_file():
                 found.append(Target(rel, root / rel))
     return found
@@ -50,7 +62,7 @@ def targets(root: Path, sites: list[str], *, fleet: bool) -> list[Target]:
 
 def _listed_by_fleet(root: Path) -> set[str]:
     listed: set[str] = set()
-    for directory in (ARGO_FLEET_DIR, FLUX_FLEET_DIR):
+    for directory in listings(root):
         path = root / directory / "kustomization.yaml"
         if not path.is_file():
             continue
@@ -77,7 +89,9 @@ def validate_tree(root: Path, sites: list[str], *, fleet: bool, warnings: list[s
     checked = sum(record["resources"] for record in passed.values())
     if warnings is not None:
         warnings.extend(w for t in work if t.label in passed for w in passed[t.label]["warnings"])
+    objects = {label: record["objects"] for label, record in passed.items()}
     if not todo:
+        check_objects(objects, site_clusters(root, listings(root)))
         return len(work), checked
     extensions = [root / "sites" / site / "extensions" for site in sites]  # the operator's, built with the overlay
     check_yaml_files(root, [root / "base", *extensions])  # each target's own files: just before its build
@@ -85,8 +99,9 @@ def validate_tree(root: Path, sites: list[str], *, fleet: bool, warnings: list[s
     with tempfile.TemporaryDirectory(prefix="generator-validate-") as tmp:
         files: list[Path] = []
         label_of: dict[str, str] = {}
-        for index, (target, output, unsealed) in enumerate(_build(root, todo)):
+        for index, (target, output, unsealed, built) in enumerate(_build(root, todo)):
             found[target.label] = unsealed
+            objects[target.label] = built
             path = Path(tmp) / f"{index:05d}.yaml"
             path.write_bytes(output)
             files.append(path)
@@ -97,34 +112,41 @@ def validate_tree(root: Path, sites: list[str], *, fleet: bool, warnings: list[s
     if findings:
         lines = [f"{label_of.get(f.source, f.source)}: {f.kind}/{f.name}: {f.message}" for f in findings]
         raise ValidationFailed(f"{len(findings)} object(s) failed strict validation:\n  " + "\n  ".join(lines))
+    check_objects(objects, site_clusters(root, listings(root)))  # before a render's swap: nothing written yet
     if cache:
         for path in files:
             label = label_of[str(path)]
-            cache.put(keys[label], per_file.get(str(path), 0), found[label])
+            cache.put(keys[label], per_file.get(str(path), 0), found[label], objects[label])
     return len(work), checked + counted
 
 
 BATCHED = ("deploy/flux/", "deploy/argocd/")  # each site's small entry points: built in one kustomize process
-LISTINGS = (FLUX_FLEET_DIR, ARGO_FLEET_DIR)
 
 
-def _build(root: Path, todo: list[Target]) -> list[tuple[Target, bytes, list[str]]]:
+def listings(root: Path) -> list[str]:
+    """The fleet's listings of every site's entry points, one cluster's or each cluster's."""
+    return [rel for dirs in cluster_dirs(root) for rel in (dirs.argo_listing, dirs.flux_listing)]
+
+
+def _build(root: Path, todo: list[Target]) -> list[tuple[Target, bytes, list[str], list[list[str]]]]:
     """Build and read each directory: every overlay in its own kustomize process (the sites share object
     names), every site's entry points in one more, one by one if that one fails (a conflict, an error to name).
     Reading the output (Python) overlaps the other builds (processes), one thread more than cores."""
     batch = [t for t in todo if t.label.startswith(BATCHED)] if sum(t.label.startswith(BATCHED) for t in todo) > 1 else []
     alone = [t for t in todo if t not in batch]
+    sharded = set(listings(root))
     with Progress(len(todo), "built") as progress, ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) + 1) as pool:
-        def read(target: Target, output: bytes) -> tuple[Target, bytes, list[str]]:
+        def read(target: Target, output: bytes) -> tuple[Target, bytes, list[str], list[list[str]]]:
             docs = [d for d in yaml.load_all(output, Loader=yaml.CSafeLoader) if isinstance(d, dict)]
             _check_semantics(target, docs)
             progress.advance(target.label)
-            return target, _without_sops_metadata(output, docs), _unsealed_references(target, docs)
+            return (target, _without_sops_metadata(output, docs), _unsealed_references(target, docs),
+                    objects_of(docs) if target.label.startswith("overlays/") else [])
 
         def build(target: Target) -> tuple[Target, bytes, list[str]]:
             if target.path != root:
                 check_yaml_files(root, [target.path])
-            if target.label in LISTINGS:  # a fleet's listing of every site: built in shards (linear time)
+            if target.label in sharded:  # a fleet's listing of every site: built in shards (linear time)
                 return read(target, kustomize.build_listing(target.path))
             return read(target, kustomize.build(target.path))
 

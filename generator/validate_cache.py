@@ -23,7 +23,7 @@ import yaml
 from generator.render_cache import code_digest, signature
 from generator.tools import pinned_versions, require, schemas_dir
 
-VERSION = 1
+VERSION = 2  # 2: records hold each overlay's objects (the conflict check replays them)
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
@@ -191,14 +191,16 @@ class ValidateCache:
         except (OSError, ValueError):
             return None  # none, or corrupt: built again and rewritten
         ok = isinstance(record, dict) and record.get("key") == key and isinstance(record.get("resources"), int) \
-            and isinstance(record.get("warnings"), list) and all(isinstance(w, str) for w in record["warnings"])
+            and isinstance(record.get("warnings"), list) and all(isinstance(w, str) for w in record["warnings"]) \
+            and isinstance(record.get("objects"), list) and all(
+                isinstance(o, list) and len(o) == 3 and all(isinstance(p, str) for p in o) for o in record["objects"])
         return record if ok else None
 
-    def put(self, key: str | None, resources: int, warnings: list[str]) -> None:
+    def put(self, key: str | None, resources: int, warnings: list[str], objects: list[list[str]] | None = None) -> None:
         if key is None:
             return
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps({"key": key, "resources": resources, "warnings": warnings}))
+        tmp.write_text(json.dumps({"key": key, "resources": resources, "warnings": warnings, "objects": objects or []}))
         os.replace(tmp, path)

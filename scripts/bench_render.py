@@ -16,7 +16,12 @@ size the benchmark measures, in one run:
 
 The targets of issue 13 are checked at the end; the exit status is 1 when one fails.
 
-Usage: .venv/bin/python scripts/bench_render.py [N ...]         (default: 1 50 200 1000)
+It also measures what each cluster's Flux builds on every reconciliation (issue 27): ``kubectl kustomize`` of one
+cluster's fleet entry (its listing, whole, as kustomize-controller builds it) with 100 sites on one cluster and with
+1000 sites over 10 clusters; the figure of one cluster's entry must not grow with the other clusters' sites.
+
+Usage: .venv/bin/python scripts/bench_render.py [N ...]         (default: 1 50 200 1000, then the clusters)
+       .venv/bin/python scripts/bench_render.py --clusters     (only the per-cluster entry builds)
        .venv/bin/python scripts/bench_render.py --fleet DIR    (a held-out fleet: a repository with sites/,
                                                                 measured on a copy; SOPS_AGE_KEY_FILE must
                                                                 decrypt its sops files)
@@ -138,10 +143,12 @@ def fingerprint(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def own_domain(site_yaml: str, index: int) -> str:
-    """The prod site on its own domain; the fleet shares one GitOps repository (render requires it)."""
+    """The prod site on its own domain and namespace; the fleet shares one GitOps repository (render requires it)."""
     head, sep, rest = site_yaml.partition("\ngitops:\n")
     repo_part, sep2, tail = rest.partition("\n\n")
     mine = lambda text: text.replace("example.com", f"s{index}.example.com")  # noqa: E731
+    # a namespace of its own: two sites of one cluster on one namespace are refused (issue 27)
+    head = head.replace("\nnamespace: litellm\n", f"\nnamespace: litellm-s{index}\n")
     return mine(head) + sep + repo_part + sep2 + mine(tail)
 
 
@@ -324,13 +331,88 @@ def linearity(results: dict[int, dict[str, Step | float | int]]) -> list[str]:
     return failures
 
 
+CLUSTER_SITE = """\
+domain: s{index}.example.com
+namespace: llm-{index}
+{cluster}rollout: {{wave: {wave}}}
+gitops:
+  flux: {{url: "ssh://git@git.example.com/platform/litellm-gitops.git", secretRef: flux-system}}
+  argocd: {{repoUrl: "ssh://git@git.example.com/platform/litellm-gitops.git"}}
+"""
+CLUSTER_BUILDS = 3  # builds of each entry; the median is reported
+
+
+def cluster_fleet(root: Path, sites: int, clusters: int) -> list[str]:
+    """``sites`` sites spread over ``clusters`` clusters (one: today's layout), rendered without secrets (the
+    entries do not read them); returns each cluster's Flux listing, as its kustomize-controller builds it."""
+    names = [f"c{k:02d}" for k in range(clusters)]
+    platform = "gitCredential: external\n" + ("clusters:\n" + "".join(f"  {n}: {{}}\n" for n in names)
+                                              if clusters > 1 else "")
+    (root / "sites").mkdir(parents=True)
+    (root / "platform.yaml").write_text(platform)
+    for i in range(sites):
+        (root / "sites" / f"site{i:04d}").mkdir()
+        cluster = f"cluster: {names[i % clusters]}\n" if clusters > 1 else ""
+        (root / "sites" / f"site{i:04d}" / "site.yaml").write_text(
+            CLUSTER_SITE.format(index=i, cluster=cluster, wave=i % 3))
+    env = {**os.environ, "GENERATOR_REPO": str(root), **BYTECODE}
+    subprocess.run([sys.executable, "-m", "generator", "render", "--all", "--no-validate"], cwd=root, env=env,
+                   check=True, capture_output=True)
+    return [f"deploy/clusters/{n}/flux" for n in names] if clusters > 1 else ["deploy/fleet/flux"]
+
+
+def build_seconds(root: Path, listing: str) -> tuple[float, int]:
+    """The median wall time of ``kubectl kustomize`` of one listing, and the objects it holds."""
+    kubectl = str(require("kubectl"))
+    times, objects = [], 0
+    for _ in range(CLUSTER_BUILDS):
+        start = time.perf_counter()
+        out = subprocess.run([kubectl, "kustomize", str(root / listing)], check=True, capture_output=True).stdout
+        times.append(time.perf_counter() - start)
+        objects = out.count(b"\nkind: ") + out.startswith(b"kind: ")
+    return sorted(times)[len(times) // 2], objects
+
+
+def bench_clusters() -> list[str]:
+    """One cluster's Flux entry at 100 sites on one cluster and at 1000 sites over 10 clusters."""
+    print("\n## what each cluster's Flux builds (kubectl kustomize of its listing, whole; median of "
+          f"{CLUSTER_BUILDS})")
+    print(f"{'fleet':<28} {'listing':<26} {'objects':>8} {'build':>8}")
+    figures: dict[str, list[float]] = {}
+    for sites, clusters in ((100, 1), (1000, 10)):
+        work = Path(tempfile.mkdtemp(prefix="bench-clusters-"))
+        try:
+            start = time.perf_counter()
+            listings = cluster_fleet(work / "repo", sites, clusters)
+            label = f"{sites} sites on {clusters} cluster{'s' if clusters > 1 else ''}"
+            print(f"({label}: rendered in {time.perf_counter() - start:.1f} s)", flush=True)
+            for listing in listings:
+                seconds, objects = build_seconds(work / "repo", listing)
+                figures.setdefault(label, []).append(seconds)
+                print(f"{label:<28} {listing:<26} {objects:>8} {seconds:>7.2f}s", flush=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    one, spread = figures["100 sites on 1 cluster"], figures["1000 sites on 10 clusters"]
+    worst = max(spread)
+    ok = worst <= 1.5 * one[0] + 0.1  # one cluster's entry must not grow with the other clusters' sites
+    print(f"one cluster's entry: {one[0]:.2f} s with 100 sites on 1 cluster; {min(spread):.2f}-{worst:.2f} s "
+          f"(median {sorted(spread)[len(spread) // 2]:.2f} s) with 1000 sites over 10: {'ok' if ok else 'MISSED'}")
+    return [] if ok else [f"one cluster's entry grew from {one[0]:.2f} s to {worst:.2f} s with the other clusters' sites"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("counts", nargs="*", type=int)
     parser.add_argument("--fleet", type=Path, help="measure a copy of this repository's sites instead")
+    parser.add_argument("--clusters", action="store_true", help="only the per-cluster entry builds (issue 27)")
     args = parser.parse_args()
     failures: list[str] = []
     print(f"machine: {WORKERS} cores; tools: {', '.join(f'{t}={require(t)}' for t in TOOLS)}")
+    if args.clusters:
+        failures = bench_clusters()
+        for failure in failures:
+            print(f"MISSED: {failure}")
+        return 1 if failures else 0
     runs: list[int | None] = [None] if args.fleet else (args.counts or [1, 50, 200, 1000])
     results: dict[int, dict[str, Step | float | int]] = {}
     for count in runs:
@@ -350,6 +432,8 @@ def main() -> int:
         finally:
             shutil.rmtree(work, ignore_errors=True)
     failures += linearity(results)
+    if not args.fleet and not args.counts:
+        failures += bench_clusters()
     print("\nfloor = `kubectl kustomize` of every overlay, {WORKERS} at a time, plus one `kubeconform -strict` "
           "pass over the output; x floor = wall / floor of the same fleet in the same run".replace("{WORKERS}", str(WORKERS)))
     for failure in failures:

@@ -63,6 +63,7 @@ def site() -> None:
 @click.option("--controller-name", default="sealed-secrets-controller", show_default=True, help="With --fetch-cert.")
 @click.option("--controller-namespace", default="kube-system", show_default=True, help="With --fetch-cert.")
 @click.option("--wave", type=click.IntRange(0, 100), default=0, show_default=True, help="rollout.wave")
+@click.option("--cluster", metavar="NAME", help="The cluster that runs the site (one platform.yaml names).")
 @cluster_options
 @click.option("--git-url", metavar="URL", help="The GitOps repository the engines read (default: platform.yaml's "
               "repository, as generator init records it, else the fleet's).")
@@ -70,7 +71,8 @@ def site() -> None:
 @click.pass_context
 def site_new(ctx: click.Context, name: str, domain: str, source: str | None, recipients: tuple[str, ...],
              cert: Path | None, fetch_cert: bool, controller_name: str, controller_namespace: str, wave: int,
-             kubeconfig: Path | None, context: str | None, git_url: str | None, branch: str | None) -> None:
+             cluster: str | None, kubeconfig: Path | None, context: str | None, git_url: str | None,
+             branch: str | None) -> None:
     """Write sites/NAME/site.yaml, its .sops.yaml rule, certificate and secrets, then render it.
 
     Any failure removes what the run made (the site's directory, a new .sops.yaml) and says so.
@@ -82,7 +84,7 @@ def site_new(ctx: click.Context, name: str, domain: str, source: str | None, rec
     ctx.exit(run_site_new(repo_of(ctx), NewSite(name, domain, source, recipients, cert, fetch_cert, wave,
                                                 controller=(controller_name, controller_namespace),
                                                 kubeconfig=kubeconfig, context=context, git_url=git_url,
-                                                branch=branch)))
+                                                branch=branch, cluster=cluster)))
 
 
 @site.command("remove", epilog=examples("generator site remove eu", "generator site remove eu --yes"))

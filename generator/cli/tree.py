@@ -57,6 +57,10 @@ def validate(ctx: click.Context, sites: tuple[str, ...], all_sites: bool) -> Non
 
     repo = repo_of(ctx)
     names = site_names(repo, sites, all_sites) or tuple(repo.site_names())
+    if all_sites:  # two sites of one cluster on one object: exit 2 from the site files, before any build
+        from generator.validate_conflicts import check_site_files
+
+        check_site_files(repo)
     warnings: list[str] = []
     directories, resources = validate_sites(repo, list(names), fleet=all_sites, warnings=warnings)
     for warning in warnings:

@@ -24,8 +24,25 @@ class Flux(Model):
     secret_ref: DnsLabel | None = None
 
 
+IN_CLUSTER = "https://kubernetes.default.svc"
+
+
 class ArgoDestination(Model):
-    server: HttpUrl = "https://kubernetes.default.svc"
+    """Where Argo CD sends the site's objects: a cluster by its API ``server`` URL, or by the ``name`` it was
+    registered under (``argocd cluster add``); the cluster Argo CD runs in when neither is set."""
+
+    server: HttpUrl | None = None
+    name: DnsLabel | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "ArgoDestination":
+        if self.server and self.name:
+            raise rule_error("name", "set server or name, not both: Argo CD refuses a destination with both")
+        return self
+
+    def spec(self) -> dict[str, str]:
+        """The Application's destination, before its namespace."""
+        return {"name": self.name} if self.name else {"server": self.server or IN_CLUSTER}
 
 
 class ArgoCd(Model):

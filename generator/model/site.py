@@ -64,6 +64,8 @@ class Site(Model):
     # The namespace outlives the site: no engine deletes it, not when the site leaves git (an adopted install's
     # namespace holds the original's PVC and whatever else was there before the tree).
     keep_namespace: bool = False
+    # the cluster platform.yaml names that runs the site (its `clusters`); default: the one cluster there is
+    cluster: DnsLabel | None = None
     image: Image = Image()
     replicas: Annotated[int, Field(ge=0, le=100)] = 1
     resources: Resources = Resources()
@@ -300,8 +302,8 @@ class Site(Model):
         return keys
 
     def fleet_entry(self) -> "FleetEntry":
-        return FleetEntry.model_construct(namespace=self.namespace, gitops=self.gitops, rollout=self.rollout,
-                                          secrets=self.secrets)
+        return FleetEntry.model_construct(namespace=self.namespace, cluster=self.cluster, gitops=self.gitops,
+                                          rollout=self.rollout, secrets=self.secrets)
 
 
 class FleetEntry(Model):
@@ -310,6 +312,7 @@ class FleetEntry(Model):
     whole model (a tenth of the time)."""
 
     namespace: DnsLabel = "litellm"
+    cluster: DnsLabel | None = None  # as the loader placed it (loader.place_site)
     gitops: GitOps = GitOps()
     rollout: Rollout = Rollout()
     secrets: Secrets = Secrets()

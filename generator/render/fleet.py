@@ -10,16 +10,24 @@ Flux: a parent GitRepository + Kustomization (``kubectl apply -k deploy/fleet/fl
 on the last stage of every site of the wave before. Pruning removes a deleted site the same way.
 
 The waves are added here, by patches, so a site's own entry points depend on its site file alone.
+
+With several clusters (platform.yaml ``clusters``) each cluster gets these layers of its own under
+``deploy/clusters/<name>/`` (``ClusterLayer``): its platform and only its sites, with the waves among them. Flux
+objects keep their names (each cluster's own Flux applies its entry); the Argo CD parents and projects carry the
+cluster's name (one hub's Argo CD may hold every cluster's), and send their objects to the cluster's destination.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, field
 from typing import Any
 
 from generator.redact import shown_url
 from generator.errors import SiteError
-from generator.layout import ARGO_ENTRY, ARGO_FLEET_DIR, FLUX_ENTRY, FLUX_FLEET_DIR
+from generator.layout import ClusterDirs
 from generator.model import FleetEntry
+from generator.model.gitops import ArgoDestination
 from generator.render.common import obj, yaml_file
 from generator.render.gitops import ARGO_FINALIZER, STAGE_LABEL, SYNC_WAVE, WAVE_LABEL
 from generator.yamlio import dump
@@ -28,6 +36,23 @@ KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 FLEET = "litellm-fleet"
 PLATFORM = "litellm-platform"
 SOURCE, COMMAND = "sites/*/site.yaml", "generator render --all"
+IN_CLUSTER = {"server": "https://kubernetes.default.svc"}  # where Argo CD itself runs: its Applications live there
+
+
+@dataclass(frozen=True)
+class ClusterLayer:
+    """One cluster's part of the fleet layer."""
+
+    name: str
+    dirs: ClusterDirs = ClusterDirs()
+    platform: frozenset[str] = frozenset()  # the engines with a platform folder to apply before every site
+    platform_namespaces: tuple[str, ...] = ()
+    destination: ArgoDestination = field(default_factory=ArgoDestination)
+    suffix: str = ""  # on the Argo CD parents' and platform's names: "-<cluster>" with several clusters
+
+    @property
+    def argo_destination(self) -> dict[str, str]:
+        return self.destination.spec()
 
 
 def _name(site: str) -> str:
@@ -40,19 +65,32 @@ def _out(*docs: Any) -> bytes:
 
 def render_fleet(sites: dict[str, FleetEntry], platform: set[str] = frozenset(), platform_namespaces: tuple[str, ...] = ()
                  ) -> dict[str, bytes]:
-    """Every file of the fleet layer (and the root kustomization.yaml), for all the repository's sites.
-    ``platform``: the engines with a platform folder to apply before every site (render/platform.py), into
-    ``platform_namespaces``."""
+    """Every file of the fleet layer (and the root kustomization.yaml) of a repository with one cluster."""
+    return render_clusters(sites, [ClusterLayer("", platform=frozenset(platform),
+                                                platform_namespaces=platform_namespaces)])
+
+
+def render_clusters(sites: dict[str, FleetEntry], clusters: list[ClusterLayer]) -> dict[str, bytes]:
+    """Every file of the fleet layer. One cluster: today's deploy/fleet/ and the root kustomization.yaml (the
+    Argo CD app-of-apps). Several: each cluster's entry points under deploy/clusters/<name>/, holding only the
+    sites that name it; an engine any site enables has an entry on every cluster, so a cluster whose last site
+    moved away still prunes it. No root kustomization then: ``kubectl apply -k .`` would register every
+    cluster's sites with one Argo CD."""
     argo = {n: s for n, s in sorted(sites.items()) if s.gitops.argocd.enabled}
     flux = {n: s for n, s in sorted(sites.items()) if s.gitops.flux.enabled}
     files: dict[str, bytes] = {}
     root: list[str] = []
-    if argo:
-        files.update(_argocd_fleet(argo, "argocd" in platform, platform_namespaces))
-        root.append(ARGO_ENTRY)
-    if flux:
-        files.update(_flux_fleet(flux, "flux" in platform))
-    files["kustomization.yaml"] = _out({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": root})
+    single = len(clusters) == 1
+    for cluster in clusters:
+        def mine(of: dict[str, FleetEntry]) -> dict[str, FleetEntry]:
+            return of if single else {n: s for n, s in of.items() if s.cluster == cluster.name}
+        if argo:
+            files.update(_argocd_fleet(argo, mine(argo), cluster))
+            root.append(cluster.dirs.argo_entry)
+        if flux:
+            files.update(_flux_fleet(flux, mine(flux), cluster))
+    if single:
+        files["kustomization.yaml"] = _out({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": root})
     return files
 
 
@@ -71,50 +109,59 @@ def _shown(value: Any) -> str:  # noqa: ANN401 - a URL without the password a pa
     return repr(shown_url(value) if isinstance(value, str) else value)
 
 
-def _argocd_fleet(sites: dict[str, FleetEntry], platform: bool, platform_namespaces: tuple[str, ...]) -> dict[str, bytes]:
-    repo = _shared(sites, "repoUrl", lambda s: s.gitops.argocd.repo_url, "gitops.argocd.repoUrl")
-    revision = _shared(sites, "targetRevision", lambda s: s.gitops.argocd.target_revision,
+def _listed(directory: str, entry: str) -> str:
+    """A site's entry point as the listing names it (../../argocd/<site> from deploy/fleet/argocd)."""
+    return os.path.relpath(entry, directory)
+
+
+def _argocd_fleet(fleet: dict[str, FleetEntry], sites: dict[str, FleetEntry], cluster: ClusterLayer
+                  ) -> dict[str, bytes]:
+    repo = _shared(fleet, "repoUrl", lambda s: s.gitops.argocd.repo_url, "gitops.argocd.repoUrl")
+    revision = _shared(fleet, "targetRevision", lambda s: s.gitops.argocd.target_revision,
                        "gitops.argocd.targetRevision")
-    namespace = _shared(sites, "namespace", lambda s: s.gitops.argocd.namespace, "gitops.argocd.namespace")
+    namespace = _shared(fleet, "namespace", lambda s: s.gitops.argocd.namespace, "gitops.argocd.namespace")
+    listing = cluster.dirs.argo_listing
     projects = sorted({s.gitops.argocd.project for s in sites.values()} - {"default"})
-    resources = [f"project-{p}.yaml" for p in projects] + [f"../../argocd/{n}" for n in sites]  # each with its wave
-    files = {f"{ARGO_FLEET_DIR}/project-{p}.yaml": _out(app_project(p, namespace, repo, {
+    resources = [f"project-{p}.yaml" for p in projects] + [_listed(listing, f"deploy/argocd/{n}") for n in sites]
+    files = {f"{listing}/project-{p}.yaml": _out(app_project(p, namespace, repo, {
         n: s for n, s in sites.items() if s.gitops.argocd.project == p})) for p in projects}
-    if platform:
+    if "argocd" in cluster.platform:
         resources.insert(0, "platform.yaml")
-        files[f"{ARGO_FLEET_DIR}/platform.yaml"] = _out(*_argocd_platform(repo, revision, namespace, platform_namespaces))
-    files[f"{ARGO_FLEET_DIR}/kustomization.yaml"] = _out({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
-                                                         "resources": resources})
-    parent = obj("argoproj.io/v1alpha1", "Application", FLEET, namespace=namespace)
+        files[f"{listing}/platform.yaml"] = _out(*_argocd_platform(repo, revision, namespace, cluster))
+    files[f"{listing}/kustomization.yaml"] = _out({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
+                                                   "resources": resources})
+    parent = obj("argoproj.io/v1alpha1", "Application", FLEET + cluster.suffix, namespace=namespace)
     parent["metadata"]["finalizers"] = [ARGO_FINALIZER]
     parent["spec"] = {
         "project": "default",
-        "source": {"repoURL": repo, "targetRevision": revision, "path": ARGO_FLEET_DIR},
-        "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+        "source": {"repoURL": repo, "targetRevision": revision, "path": listing},
+        "destination": {**IN_CLUSTER, "namespace": namespace},
         "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
     }
-    files.update(_entry(ARGO_ENTRY, parent))
+    files.update(_entry(cluster.dirs.argo_entry, parent))
     return files
 
 
-def _argocd_platform(repo: str, revision: str, namespace: str, targets: tuple[str, ...]) -> list[dict[str, Any]]:
+def _argocd_platform(repo: str, revision: str, namespace: str, cluster: ClusterLayer) -> list[dict[str, Any]]:
     """The platform's project and Application: the controller (cluster-wide kinds included) and Argo CD's own
     repository credential, synced at wave -1, before every site (waves 0 and up)."""
-    project = obj("argoproj.io/v1alpha1", "AppProject", PLATFORM, namespace=namespace, annotations={SYNC_WAVE: "-2"})
+    name = PLATFORM + cluster.suffix
+    project = obj("argoproj.io/v1alpha1", "AppProject", name, namespace=namespace, annotations={SYNC_WAVE: "-2"})
     project["spec"] = {
         "description": "What the LiteLLM sites need from the platform: the sealed-secrets controller, git access",
         "sourceRepos": [repo],
-        "destinations": [{"server": "https://kubernetes.default.svc", "namespace": ns} for ns in (*targets, namespace)],
+        "destinations": [{**cluster.argo_destination, "namespace": ns}
+                         for ns in (*cluster.platform_namespaces, namespace)],
         "clusterResourceWhitelist": [{"group": "apiextensions.k8s.io", "kind": "CustomResourceDefinition"},
                                      {"group": "rbac.authorization.k8s.io", "kind": "ClusterRole"},
                                      {"group": "rbac.authorization.k8s.io", "kind": "ClusterRoleBinding"}],
     }
-    app = obj("argoproj.io/v1alpha1", "Application", PLATFORM, namespace=namespace, annotations={SYNC_WAVE: "-1"})
+    app = obj("argoproj.io/v1alpha1", "Application", name, namespace=namespace, annotations={SYNC_WAVE: "-1"})
     app["metadata"]["finalizers"] = [ARGO_FINALIZER]
     app["spec"] = {
-        "project": PLATFORM,
-        "source": {"repoURL": repo, "targetRevision": revision, "path": "deploy/platform/argocd"},
-        "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+        "project": name,
+        "source": {"repoURL": repo, "targetRevision": revision, "path": f"{cluster.dirs.platform}/argocd"},
+        "destination": {**cluster.argo_destination, "namespace": namespace},
         # never pruned: deleting the controller or the CRD would delete every site's Secret with it
         "syncPolicy": {"automated": {"prune": False, "selfHeal": True}, "syncOptions": ["ServerSideApply=true"]},
     }
@@ -129,18 +176,21 @@ def app_project(name: str, namespace: str, repo: str, sites: dict[str, FleetEntr
     project["spec"] = {
         "description": "LiteLLM sites rendered by the LiteLLM GitOps generator",
         "sourceRepos": [repo],
-        "destinations": [{"server": s.gitops.argocd.destination.server, "namespace": s.namespace}
+        "destinations": [{**s.gitops.argocd.destination.spec(), "namespace": s.namespace}
                          for _, s in sorted(sites.items())],
         "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
     }
     return project
 
 
-def _flux_fleet(sites: dict[str, FleetEntry], platform: bool) -> dict[str, bytes]:
-    url = _shared(sites, "url", lambda s: s.gitops.flux.url, "gitops.flux.url")
-    branch = _shared(sites, "branch", lambda s: s.gitops.flux.branch, "gitops.flux.branch")
-    namespace = _shared(sites, "namespace", lambda s: s.gitops.flux.namespace, "gitops.flux.namespace")
-    secret = _shared(sites, "secretRef", lambda s: s.gitops.flux.secret_ref, "gitops.flux.secretRef")
+def _flux_fleet(fleet: dict[str, FleetEntry], sites: dict[str, FleetEntry], cluster: ClusterLayer
+                ) -> dict[str, bytes]:
+    url = _shared(fleet, "url", lambda s: s.gitops.flux.url, "gitops.flux.url")
+    branch = _shared(fleet, "branch", lambda s: s.gitops.flux.branch, "gitops.flux.branch")
+    namespace = _shared(fleet, "namespace", lambda s: s.gitops.flux.namespace, "gitops.flux.namespace")
+    secret = _shared(fleet, "secretRef", lambda s: s.gitops.flux.secret_ref, "gitops.flux.secretRef")
+    platform = "flux" in cluster.platform
+    listing = cluster.dirs.flux_listing
     patches = []
     for wave in sorted({site.rollout.wave for site in sites.values()}):
         before = previous_wave(sites, wave)
@@ -153,21 +203,22 @@ def _flux_fleet(sites: dict[str, FleetEntry], platform: bool) -> dict[str, bytes
                                        "labelSelector": f"{STAGE_LABEL}=setup,{WAVE_LABEL}={wave}"},
                             "patch": dump([{"op": "add", "path": "/spec/dependsOn", "value": depends}])})
     doc: dict[str, Any] = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
-                           "resources": (["platform.yaml"] if platform else []) + [f"../../flux/{n}" for n in sites]}
+                           "resources": (["platform.yaml"] if platform else [])
+                           + [_listed(listing, f"deploy/flux/{n}") for n in sites]}
     if patches:
         doc["patches"] = patches
     source = obj("source.toolkit.fluxcd.io/v1", "GitRepository", FLEET, namespace=namespace)
     source["spec"] = {"interval": "1m", "url": url, "ref": {"branch": branch}, **(
         {"secretRef": {"name": secret}} if secret else {})}
     parent = obj("kustomize.toolkit.fluxcd.io/v1", "Kustomization", FLEET, namespace=namespace)
-    parent["spec"] = {"interval": "10m", "path": f"./{FLUX_FLEET_DIR}", "prune": True,
+    parent["spec"] = {"interval": "10m", "path": f"./{listing}", "prune": True,
                       "sourceRef": {"kind": "GitRepository", "name": FLEET}, "timeout": "5m"}
-    files = {f"{FLUX_FLEET_DIR}/kustomization.yaml": _out(doc), **_entry(FLUX_ENTRY, source, parent)}
+    files = {f"{listing}/kustomization.yaml": _out(doc), **_entry(cluster.dirs.flux_entry, source, parent)}
     if platform:  # the controller and Flux's git credential, Ready (wait) before any site's first stage
         first = obj("kustomize.toolkit.fluxcd.io/v1", "Kustomization", PLATFORM, namespace=namespace)
-        first["spec"] = {"interval": "10m", "path": "./deploy/platform/flux", "prune": False, "wait": True,
+        first["spec"] = {"interval": "10m", "path": f"./{cluster.dirs.platform}/flux", "prune": False, "wait": True,
                          "sourceRef": {"kind": "GitRepository", "name": FLEET}, "timeout": "5m"}
-        files[f"{FLUX_FLEET_DIR}/platform.yaml"] = _out(first)
+        files[f"{listing}/platform.yaml"] = _out(first)
     return files
 
 

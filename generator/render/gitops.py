@@ -98,7 +98,7 @@ def argocd_application(name: str, site: Site) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "project": argo.project,
         "source": {"repoURL": argo.repo_url, "targetRevision": argo.target_revision, "path": f"overlays/{name}"},
-        "destination": {"server": argo.destination.server, "namespace": site.namespace},
+        "destination": {**argo.destination.spec(), "namespace": site.namespace},
     }
     if site.platform_owns_replicas or site.hpa.enabled:
         # The tree has no spec.replicas; this also keeps self-heal off a count that thinkube-control

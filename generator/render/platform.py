@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator.layout import PLATFORM_OUTPUT_DIR
-from generator.platform import PlatformSettings
+from generator.platform import PlatformSettings, SealedSecrets
 from generator.render.common import obj, yaml_file
 from generator.render.gitops import KUSTOMIZE_API
 
@@ -35,29 +35,31 @@ def _kustomization(resources: list[str]) -> bytes:
     return _out({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": resources})
 
 
-def render_platform(settings: PlatformSettings, *, sealed: bool, engines: set[str],
-                    credentials: dict[str, bytes]) -> dict[str, bytes]:
-    """The platform folder. ``sealed``: some site seals its secret (the controller is needed); ``engines``:
-    those the fleet's sites enable; ``credentials``: each engine's sealed git credential file, if any."""
+def render_platform(settings: PlatformSettings | SealedSecrets, *, sealed: bool, engines: set[str],
+                    credentials: dict[str, bytes], directory: str = PLATFORM_DIR) -> dict[str, bytes]:
+    """The platform folder (``directory``: one cluster's). ``sealed``: some site seals its secret (the controller
+    is needed); ``engines``: those the fleet's sites enable; ``credentials``: each engine's sealed git credential
+    file, if any."""
+    controller_settings = settings.sealed_secrets if isinstance(settings, PlatformSettings) else settings
     files: dict[str, bytes] = {}
-    controller = sealed and settings.sealed_secrets.install
+    controller = sealed and controller_settings.install
     if controller:
-        files[f"{CONTROLLER_DIR}/crd.yaml"] = _out(sealed_secret_crd())
-        files[f"{CONTROLLER_DIR}/controller.yaml"] = _out(*controller_objects(settings))
-        files[f"{CONTROLLER_DIR}/kustomization.yaml"] = _kustomization(["crd.yaml", "controller.yaml"])
+        files[f"{directory}/sealed-secrets/crd.yaml"] = _out(sealed_secret_crd())
+        files[f"{directory}/sealed-secrets/controller.yaml"] = _out(*controller_objects(controller_settings))
+        files[f"{directory}/sealed-secrets/kustomization.yaml"] = _kustomization(["crd.yaml", "controller.yaml"])
     for engine in sorted(engines):
         resources = (["../sealed-secrets"] if controller else []) + (["credential.yaml"] if engine in credentials else [])
         if not resources:
             continue
         if engine in credentials:
-            files[f"{ENGINE_DIRS[engine]}/credential.yaml"] = credentials[engine]
-        files[f"{ENGINE_DIRS[engine]}/kustomization.yaml"] = _kustomization(resources)
+            files[f"{directory}/{engine}/credential.yaml"] = credentials[engine]
+        files[f"{directory}/{engine}/kustomization.yaml"] = _kustomization(resources)
     return files
 
 
-def platform_engines(files: dict[str, bytes]) -> set[str]:
+def platform_engines(files: dict[str, bytes], directory: str = PLATFORM_DIR) -> set[str]:
     """The engines that have a platform folder to apply first."""
-    return {engine for engine, directory in ENGINE_DIRS.items() if f"{directory}/kustomization.yaml" in files}
+    return {engine for engine in ENGINE_DIRS if f"{directory}/{engine}/kustomization.yaml" in files}
 
 
 def sealed_secret_crd() -> dict[str, Any]:
@@ -102,8 +104,9 @@ def sealed_secret_crd() -> dict[str, Any]:
     return crd
 
 
-def controller_objects(settings: PlatformSettings) -> list[dict[str, Any]]:
-    ns = settings.sealed_secrets.namespace
+def controller_objects(settings: PlatformSettings | SealedSecrets) -> list[dict[str, Any]]:
+    controller = settings.sealed_secrets if isinstance(settings, PlatformSettings) else settings
+    ns = controller.namespace
     selector = {"name": CONTROLLER}
     account = obj("v1", "ServiceAccount", CONTROLLER, namespace=ns, labels=LABELS)
     unsealer = obj("rbac.authorization.k8s.io/v1", "ClusterRole", "secrets-unsealer", labels=LABELS)
@@ -140,7 +143,7 @@ def controller_objects(settings: PlatformSettings) -> list[dict[str, Any]]:
             "securityContext": {"fsGroup": 65534, "runAsNonRoot": True, "runAsUser": 1001,
                                 "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [{
-                "name": CONTROLLER, "image": settings.sealed_secrets.image, "imagePullPolicy": "IfNotPresent",
+                "name": CONTROLLER, "image": controller.image, "imagePullPolicy": "IfNotPresent",
                 "command": ["controller"],
                 "ports": [{"name": "http", "containerPort": 8080}, {"name": "metrics", "containerPort": 8081}],
                 "readinessProbe": probe, "livenessProbe": probe,

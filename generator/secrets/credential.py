@@ -76,17 +76,17 @@ def _template(engine: Engine, name: str) -> dict[str, Any]:
     return template
 
 
-def engines_cert(repo: Repo, site_certs: dict[str, Path]) -> SealingCert:
-    """The certificate of the cluster the engines run in: platform/sealing-cert.pem, else the one every sealed
-    site shares."""
-    own = repo.root / ENGINE_CERT
-    if own.is_file() or own.is_symlink():
-        return load_cert(own, ENGINE_CERT, repo.root)
+def engines_cert(repo: Repo, site_certs: dict[str, Path], own: str = ENGINE_CERT) -> SealingCert:
+    """The certificate of the cluster the engines run in: ``own`` (platform/sealing-cert.pem, or one cluster's
+    of several), else the one every sealed site (of that cluster) shares."""
+    path = repo.root / own
+    if path.is_file() or path.is_symlink():
+        return load_cert(path, own, repo.root)
     loaded = {name: load_cert(path, f"sites/{name}/sealing-cert.pem", repo.root) for name, path in site_certs.items()}
     prints = {cert.fingerprint for cert in loaded.values()}
     if len(prints) != 1:
         raise UsageError(f"{GIT_SOPS_FILE}: the sites are sealed for {len(prints) or 'no'} different cluster "
-                         f"certificate(s); put the certificate of the cluster where Flux and Argo CD run in {ENGINE_CERT}")
+                         f"certificate(s); put the certificate of the cluster where Flux and Argo CD run in {own}")
     return next(iter(loaded.values()))
 
 

@@ -89,10 +89,12 @@ class Component(_Server):
 
 class ControlPlane:
     """``bare``: a stock Thinkube before our platform folder: no sealed-secrets CRD or controller, no Flux or
-    Argo CD controllers (start_sealed_secrets() runs the real controller later, as the applied Deployment would)."""
+    Argo CD controllers (start_sealed_secrets() runs the real controller later, as the applied Deployment would).
+    ``argocd``: off for a second cluster that only its own Flux applies (test_clusters_loop.py)."""
 
-    def __init__(self, workdir: Path, *, bare: bool = False):
+    def __init__(self, workdir: Path, *, bare: bool = False, argocd: bool = True):
         self.bare = bare
+        self.with_argocd = argocd
         self.workdir = workdir.resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._stack = contextlib.ExitStack()
@@ -136,7 +138,8 @@ class ControlPlane:
         if not self.bare:
             self._sealed_secrets()
             self._flux()
-            argocd.start(self)
+            if self.with_argocd:
+                argocd.start(self)
 
     def start_sealed_secrets(self) -> None:
         self._sealed_secrets()

@@ -63,9 +63,10 @@ class GitOpsRepo:
         assert result.code == 0, f"generator {' '.join(args)}: {result.text}"
         return result.out
 
-    def add_site(self, name: str, text: str) -> None:
+    def add_site(self, name: str, text: str, cert: Path | None = None) -> None:
+        """A site sealed for ``cert`` (default: the cluster's the repository was made for)."""
         build_file_tree(self.root, {f"sites/{name}/site.yaml": text})
-        self.gen("cert", "import", "--site", name, str(self.cert))
+        self.gen("cert", "import", "--site", name, str(cert or self.cert))
         self.gen("secrets", "init", "--site", name)
         for key, value in BOOTSTRAP_VALUES.items():
             self.gen("secrets", "set", "--site", name, key, stdin=value.format(site=name))

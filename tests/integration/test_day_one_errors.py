@@ -48,8 +48,8 @@ def test_every_problem_of_a_site_file_is_reported_on_its_own_line(tmp_path: Path
 
 
 def test_render_and_validate_all_name_every_broken_site(tmp_path: Path) -> None:
-    build_file_tree(tmp_path, {"sites/a/site.yaml": THREE_PROBLEMS, "sites/b/site.yaml": MINIMAL_SITE,
-                               "sites/c/site.yaml": MINIMAL_SITE + "replicas: -1\n"})
+    build_file_tree(tmp_path, {"sites/a/site.yaml": THREE_PROBLEMS, "sites/b/site.yaml": MINIMAL_SITE + "namespace: llm-b\n",
+                               "sites/c/site.yaml": MINIMAL_SITE + "replicas: -1\nnamespace: llm-c\n"})
     result = generator(tmp_path, "render", "--all")
     assert result.code == 2, result.text
     assert result.err.count("sites/a/site.yaml:") == 3 and "sites/c/site.yaml:5: replicas:" in result.err, result.err
@@ -58,7 +58,8 @@ def test_render_and_validate_all_name_every_broken_site(tmp_path: Path) -> None:
     validated = generator(tmp_path, "validate", "--all")  # nothing rendered: every site named, not the first
     assert validated.code == 1 and all(f"overlays/{s}: not rendered yet" in validated.err for s in "abc"), validated.text
 
-    build_file_tree(tmp_path, {"sites/a/site.yaml": MINIMAL_SITE, "sites/c/site.yaml": MINIMAL_SITE})
+    build_file_tree(tmp_path, {"sites/a/site.yaml": MINIMAL_SITE + "namespace: llm-a\n",
+                               "sites/c/site.yaml": MINIMAL_SITE + "namespace: llm-c\n"})
     assert generator(tmp_path, "render", "--all").code == 0
     for name in ("a", "c"):  # two overlays broken by hand: validate names both
         (tmp_path / f"overlays/{name}/kustomization.yaml").write_text("resources: [missing.yaml]\n")
@@ -68,7 +69,7 @@ def test_render_and_validate_all_name_every_broken_site(tmp_path: Path) -> None:
 
 def test_render_all_over_the_process_pool_names_every_broken_site(tmp_path: Path) -> None:
     """Eight sites or more are rendered by a pool of processes: their failures are gathered the same way."""
-    sites = {f"sites/s{i}/site.yaml": MINIMAL_SITE for i in range(9)}
+    sites = {f"sites/s{i}/site.yaml": MINIMAL_SITE + f"namespace: llm-s{i}\n" for i in range(9)}
     sites.update({"sites/s2/site.yaml": MINIMAL_SITE + "replicas: two\n", "sites/s7/site.yaml": "domian: x.org\n"})
     build_file_tree(tmp_path, sites)
     result = generator(tmp_path, "render", "--all")

@@ -42,7 +42,11 @@ def _build(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("fleet")
-    build_file_tree(root, {f"sites/{name}/site.yaml": body + GIT for name, body in VARIANTS.items()})
+    # most variants keep the default namespace: on one cluster they would fight over it (render refuses that),
+    # so each runs on a cluster of its own; a site's overlay and entry points do not depend on its cluster
+    clusters = "gitCredential: external\nclusters:\n" + "".join(f"  {name}: {{}}\n" for name in VARIANTS)
+    build_file_tree(root, {"platform.yaml": clusters, **{f"sites/{name}/site.yaml": body + GIT + f"cluster: {name}\n"
+                                                        for name, body in VARIANTS.items()}})
     result = generator(root, "render", "--all")
     assert result.code == 0, result.text
     return root

@@ -476,7 +476,7 @@ def test_keycloak_admin_credentials_come_from_the_sops_file(tmp_path: Path, keyc
 @pytest.mark.tools
 def test_allow_requests_on_db_unavailable_is_rendered_false_unless_the_site_asks(tmp_path: Path) -> None:
     cert, _ = sealing_pair(tmp_path / "keys")
-    sites = {"default": MINIMAL_SITE, "asks": MINIMAL_SITE + "generalSettings: {allowRequestsOnDbUnavailable: true}\n"}
+    sites = {"default": MINIMAL_SITE, "asks": MINIMAL_SITE + "namespace: llm-asks\ngeneralSettings: {allowRequestsOnDbUnavailable: true}\n"}
     root = tmp_path / "repo"
     build_file_tree(root, {f"sites/{name}/site.yaml": text for name, text in sites.items()})
     for name in sites:

@@ -69,7 +69,7 @@ def test_files_no_longer_produced_are_removed(repo: Path) -> None:
 
 
 def test_deleted_site_outputs_are_pruned_by_render_all(repo: Path) -> None:
-    build_file_tree(repo, {"sites/dev/site.yaml": MINIMAL_SITE})
+    build_file_tree(repo, {"sites/dev/site.yaml": MINIMAL_SITE + "namespace: litellm-dev\n"})  # prod has litellm
     assert generator(repo, "render", "--all").code == 0
     assert (repo / "overlays/dev/kustomization.yaml").is_file()
     fleet = yaml.safe_load((repo / "deploy/fleet/argocd/kustomization.yaml").read_text())
@@ -175,7 +175,7 @@ def test_validate_rejects_unknown_kind_and_misspelled_field(repo: Path) -> None:
 
 
 def test_every_optional_object_validates(bare_repo: Path) -> None:
-    build_file_tree(bare_repo, {"sites/stored/site.yaml": MINIMAL_SITE + "persistence: {enabled: true, storageClass: fast}\n",
+    build_file_tree(bare_repo, {"sites/stored/site.yaml": MINIMAL_SITE + "namespace: llm-stored\npersistence: {enabled: true, storageClass: fast}\n",
                                 "sites/full/site.yaml": MINIMAL_SITE + """\
 pdb: {enabled: true}
 hpa: {enabled: true, minReplicas: 2, maxReplicas: 5}

@@ -21,7 +21,7 @@ DIGEST = "sha256:" + "0123456789abcdef" * 4
 # A fleet reads one repository: beta takes MINIMAL_SITE's Flux source and changes the rest.
 MINIMAL = yaml.safe_load(MINIMAL_SITE)
 BETA_SITE = yaml.safe_dump({
-    **MINIMAL, "domain": "example.net", "hostname": "llm.example.net",
+    **MINIMAL, "domain": "example.net", "hostname": "llm.example.net", "namespace": "llm-beta",  # one cluster: its own
     "image": {"tag": None, "digest": DIGEST}, "routing": {"type": "ingress"}, "cache": {"enabled": False},
     "gitops": {"flux": MINIMAL["gitops"]["flux"], "argocd": {"enabled": False}},
 })

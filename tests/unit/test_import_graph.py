@@ -30,7 +30,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "generator.model.identity", "generator.model.data", "generator.model.proxy", "generator.model.serving",
         "generator.model.gitops", "generator.model.destinations")),
     ("the site", ("generator.model.site",)),
-    ("the models of the inputs", ("generator.model", "generator.platform", "generator.site_schema")),
+    ("the models of the inputs", ("generator.model", "generator.platform", "generator.site_schema",
+                                  "generator.conflicts")),
     ("the pure renderers", ("generator.render", "generator.render.*")),
     ("the secrets files", ("generator.secrets.keys", "generator.secrets.sops_file", "generator.secrets.cert",
                            "generator.secrets.age_key")),
@@ -38,7 +39,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the loader: every input read and checked", ("generator.loader",)),
     ("sealing", ("generator.secrets.sealing", "generator.secrets.credential")),
     ("the render's steps: survey, platform, validate", (
-        "generator.render_cache", "generator.validate_cache", "generator.validate", "generator.platform_tree")),
+        "generator.render_cache", "generator.validate_cache", "generator.validate_conflicts", "generator.validate",
+        "generator.platform_tree")),
     ("the render", ("generator.rendering",)),
     ("the commands", (
         "generator.status", "generator.scaffold", "generator.cluster_diff", "generator.cluster_doctor",
