@@ -28,7 +28,14 @@ from generator.secrets.credential import ARGO_SECRET_TYPE
 from generator.tools import kubectl
 from generator.tools.kubectl import Cluster
 
-OK, MISSING, MISMATCH = "ok", "missing", "mismatch"
+OK, MISSING, MISMATCH, WARN = "ok", "missing", "mismatch", "warn"  # warn: nothing to fix, something to know
+# thinkube-control (backend/app/services/optional_components.py, 77f207fd) counts its optional component `litellm`
+# installed when ConfigMap thinkube-service-config exists in the catalog's namespace for it (thinkube-metadata's
+# optional_components.json: litellm), and then offers Uninstall: optional/litellm/19_rollback.yaml.
+CATALOG_NAMESPACE, DISCOVERY_CONFIGMAP = "litellm", "thinkube-service-config"
+UNINSTALL = ("its Uninstall button runs Thinkube's optional/litellm/19_rollback.yaml: DROP DATABASE litellm, the "
+             "namespace litellm deleted, the Keycloak client litellm deleted; never press it for a GitOps-managed "
+             "site (docs/adopt.md)")
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,21 @@ def run_doctor(repo: Repo, sites: list[str], cluster: Cluster) -> list[Check]:
     for name, site in models.items():
         checks += _site_needs(name, site, reader)
     checks += _engines(models, reader)
+    checks += _thinkube_control(models, reader)
     return checks
+
+
+def _thinkube_control(models: dict[str, Site], reader: _Reader) -> list[Check]:
+    """A warning when thinkube-control would show LiteLLM as its own installed component (it is then ours)."""
+    ours = sorted(name for name, site in models.items()
+                  if site.discovery.enabled and site.namespace == CATALOG_NAMESPACE)
+    live = reader.get("configmap", DISCOVERY_CONFIGMAP, "-n", CATALOG_NAMESPACE)
+    if not ours and live is None:
+        return []
+    who = f"site {', '.join(ours)}'s" if ours else "a"
+    return [Check(WARN, f"thinkube-control: ConfigMap {CATALOG_NAMESPACE}/{DISCOVERY_CONFIGMAP}",
+                  f"{who} discovery ConfigMap makes thinkube-control show LiteLLM as its installed optional component; "
+                  + UNINSTALL)]
 
 
 def _kinds(repo: Repo, sites: list[str]) -> set[tuple[str, str]]:
@@ -232,4 +253,4 @@ def _engines(models: dict[str, Site], reader: _Reader) -> list[Check]:
 
 def doctor_cluster(repo: Repo, sites: list[str], *, context: str | None, kubeconfig: Path | None) -> tuple[list[Check], bool]:
     checks = run_doctor(repo, sites, Cluster(kubeconfig=kubeconfig, context=context))
-    return checks, all(c.status == OK for c in checks)
+    return checks, all(c.status in (OK, WARN) for c in checks)

@@ -67,8 +67,11 @@ def _tools_table(rows: list[ToolStatus], out: TextIO) -> str:
 
 
 def _checks_table(checks: list, out: TextIO) -> str:
-    failed = sum(c.status != "ok" for c in checks)
+    failed = sum(c.status not in ("ok", "warn") for c in checks)  # a warning is something to know, not to fix
+    warned = sum(c.status == "warn" for c in checks)
     lines = [mark(c.status == "ok", f"{c.status:<9}", out) + f" {c.what}" + (f": {c.detail}" if c.detail else "")
              for c in checks]
-    lines.append(f"{len(checks) - failed} ok, {failed} to fix" if failed else f"all {len(checks)} checks ok")
+    note = f", {warned} warning(s)" if warned else ""
+    ok = len(checks) - failed - warned
+    lines.append(f"{ok} ok, {failed} to fix{note}" if failed else f"all {ok} checks ok{note}")
     return "\n".join(lines)

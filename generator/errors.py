@@ -24,11 +24,12 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success; nothing to report (or the report is all good)",
     ExitCode.FINDINGS: "findings or a failed step: drift (diff), a stale tree (render --check, schema --check), "
                        "a plaintext secret (audit), a missing tool (doctor), a site that could not be read (status), "
-                       "a tool, a write or a bootstrap step that failed",
+                       "what adopt could not carry, a tool, a write or a bootstrap step that failed",
     ExitCode.USAGE: "bad input: an option, an argument, a site file or a name; nothing was written",
     ExitCode.UNREACHABLE: "a cluster could not be reached or refused the request "
-                          "(diff, doctor --cluster, cert fetch, site new --fetch-cert), or a service bootstrap talks "
-                          "to could not be reached or did not answer in time (no connection, TLS, timeout)",
+                          "(diff, doctor --cluster, cert fetch, site new --fetch-cert, adopt), or a service bootstrap "
+                          "or restore talks to could not be reached or did not answer in time (no connection, TLS, "
+                          "timeout)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 

@@ -76,6 +76,11 @@ def load_site_file(path: Path, *, display: str | None = None, root: Path | None 
     return _site_from_text(checked_text(read_input(path, shown, root=root), shown), shown)
 
 
+def site_from_text(text: str, shown: str) -> Site:
+    """The site model of a site file's text (exit 2 naming the line of a problem)."""
+    return _site_from_text(text, shown)
+
+
 def _site_from_text(text: str, shown: str) -> Site:
     plain = load_plain(text)
     if isinstance(plain, dict) and plain:  # the fast reader vouches for it: no line numbers needed unless invalid

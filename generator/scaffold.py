@@ -185,7 +185,7 @@ def run_site_new(repo: Repo, request: NewSite, out: TextIO = sys.stdout) -> int:
                            context=request.context)
             else:
                 cert_import(repo, request.name, cert, out)
-        _sops_rule(repo, request, out)
+        sops_rule(repo, request, out)
         secrets_init(repo, request.name, out)
         code = run_render(repo, RenderRequest((request.name,)), out)
         if code != 0:
@@ -236,7 +236,7 @@ def _cert_file(repo: Repo, request: NewSite) -> Path | None:
                      "kubeconfig context), or --from a site that has one")
 
 
-def _sops_rule(repo: Repo, request: NewSite, out: TextIO) -> None:
+def sops_rule(repo: Repo, request: NewSite, out: TextIO) -> None:
     """The site's own creation rule, first (sops takes the first rule that matches), the others untouched."""
     path = repo.root / SOPS_CONFIG
     yaml = YAML()

@@ -22,7 +22,7 @@ from generator import __version__
 from generator.cli.cluster import bootstrap, diff, doctor, restore
 from generator.cli.common import examples
 from generator.cli.secrets import cert, secrets
-from generator.cli.sites import ci, init, site
+from generator.cli.sites import adopt, ci, init, site
 from generator.cli.tree import audit, render, schema, status, validate
 from generator.errors import ExitCode, GeneratorError
 
@@ -40,7 +40,8 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
     ctx.obj["repo"] = repo
 
 
-for command in (init, render, validate, doctor, schema, status, ci, site, secrets, cert, bootstrap, restore, diff, audit):
+for command in (init, render, validate, doctor, schema, status, ci, site, adopt, secrets, cert, bootstrap, restore, diff,
+                audit):
     cli.add_command(command)
 
 

@@ -145,3 +145,35 @@ def ci_init(ctx: click.Context, provider: str, generator_git: str, generator_ref
                           cache_claim=argo_cache_claim)
     ctx.exit(run(repo_of(ctx), CiRequest(provider, generator_git, generator_ref, credential_secret, argo,
                                          force=force, dry_run=dry_run)))
+
+
+@click.command(epilog=examples(
+    "generator adopt --site home --context thinkube --age-recipient age1... --cert sealing-cert.pem",
+    "kubectl -n litellm get secret,configmap,deployment,service,httproute,ingress,pvc -o yaml > litellm.yaml",
+    "generator adopt --site home --from-manifests litellm.yaml --dry-run"))
+@click.option("--site", required=True, metavar="NAME", shell_complete=complete_site,
+              help="The new site's name (sites/NAME; the names taken are offered).")
+@click.option("--from-manifests", "manifests", type=click.Path(dir_okay=False, path_type=Path, readable=False),
+              help="A saved 'kubectl get -o yaml' (or -o json) dump of the original objects: a List or documents.")
+@cluster_options
+@click.option("--namespace", default=None, metavar="NS", help="Where the playbooks deployed (default: litellm; "
+              "a dump's own when it holds one).")
+@click.option("--age-recipient", "recipients", multiple=True, metavar="AGE1...",
+              help="Who may decrypt the site's secrets (repeatable); adds the site's rule to .sops.yaml.")
+@click.option("--cert", type=click.Path(path_type=Path, readable=False), help="The sealing certificate (PEM).")
+@click.option("--dry-run", is_flag=True, help="Report what would be mapped and written; write nothing.")
+@click.pass_context
+def adopt(ctx: click.Context, site: str, manifests: Path | None, kubeconfig: Path | None, context: str | None,
+          namespace: str | None, recipients: tuple[str, ...], cert: Path | None, dry_run: bool) -> None:
+    """Take over a LiteLLM that Thinkube's playbooks deployed: its site file and its secrets, unchanged.
+
+    Exit 0 when everything was carried, 1 when something was left behind (listed with file and line),
+    2 for bad input (nothing written), 3 when the cluster cannot be read.
+    """
+    from generator.adopt.run import AdoptRequest, run_adopt
+    from generator.tools.kubectl import Cluster
+
+    if manifests is not None and (kubeconfig or context):
+        raise click.UsageError("--from-manifests reads a saved dump: --kubeconfig and --context go without it")
+    live = None if manifests is not None else Cluster(kubeconfig, context)
+    ctx.exit(run_adopt(repo_of(ctx), AdoptRequest(site, manifests, live, namespace, recipients, cert, dry_run)))

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from generator.redact import shown
-from generator.model.base import DnsLabel, EnvName, Hostname, Model, refuse_duplicates, rule_error
+from generator.model.base import HOSTNAME_RE, DnsLabel, EnvName, Hostname, Model, refuse_duplicates, rule_error
 from generator.model.data import S3, BootstrapPostgres, BootstrapS3, Cache, Postgres
 from generator.model.destinations import external_destinations
 from generator.model.gitops import Discovery, GitOps, Rollout, Secrets
@@ -19,9 +19,9 @@ from generator.model.proxy import (EnvFrom, ExternalSecretKey, GeneralSettings, 
 from generator.model.routing import NetworkPolicy, Routing
 from generator.model.scheduling import PodSettings
 from generator.model.serving import LICENSE_KEY, Callbacks, Drain, JwtAuth, Metrics, Redis, serving_env_names
-from generator.model.workload import (BACKUP_IMAGE_NAME, DOCKER_HUB, UPSTREAM_BACKUP_IMAGE, UPSTREAM_IMAGE_FOLDER,
-                                      Backup, image_registry, Hpa, Image, Migration, Pdb, Persistence,
-                                      Resources, WaitFor)
+from generator.model.workload import (BACKUP_IMAGE_NAME, DEFAULT_IMAGE_REPOSITORY, DOCKER_HUB, MIRROR_IMAGE, UPSTREAM_BACKUP_IMAGE,
+                                      UPSTREAM_IMAGE_FOLDER, Backup, image_registry, Hpa, Image, Migration, Pdb,
+                                      Persistence, Resources, WaitFor)
 
 
 class Bootstrap(Model):
@@ -61,6 +61,9 @@ class Site(Model):
     domain: Hostname
     hostname: Hostname | None = None  # default litellm.<domain>
     namespace: DnsLabel = "litellm"
+    # The namespace outlives the site: no engine deletes it, not when the site leaves git (an adopted install's
+    # namespace holds the original's PVC and whatever else was there before the tree).
+    keep_namespace: bool = False
     # the cluster platform.yaml names that runs the site (its `clusters`); default: the one cluster there is
     cluster: DnsLabel | None = None
     image: Image = Image()
@@ -108,6 +111,20 @@ class Site(Model):
     drain: Drain = Drain()
     callbacks: Callbacks = Callbacks()
     metrics: Metrics = Metrics()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _thinkube_mirror(cls, data: Any) -> Any:  # noqa: ANN401
+        """image.repository defaults to Thinkube's Harbor of the site's domain: registry.<domain>."""
+        if not isinstance(data, dict) or not isinstance(data.get("domain"), str) or not HOSTNAME_RE.match(data["domain"]):
+            return data
+        image = data.get("image")
+        mirror = MIRROR_IMAGE.format(domain=data["domain"])
+        if image is None:
+            return {**data, "image": {"repository": mirror}}
+        if isinstance(image, dict) and image.get("repository") is None:
+            return {**data, "image": {**image, "repository": mirror}}
+        return data
 
     @field_validator("models")
     @classmethod
@@ -228,9 +245,10 @@ class Site(Model):
         """pg_dump's image: by default postgres:18-alpine from the registry folder the LiteLLM image comes from."""
         if self.backup.image:
             return self.backup.image
-        if image_registry(self.image.repository) in DOCKER_HUB:
+        repository = self.image.repository or DEFAULT_IMAGE_REPOSITORY  # filled from the domain by validation
+        if image_registry(repository) in DOCKER_HUB:
             return f"docker.io/library/{BACKUP_IMAGE_NAME}"
-        folder = self.image.repository.rsplit("/", 1)[0]
+        folder = repository.rsplit("/", 1)[0]
         if folder == UPSTREAM_IMAGE_FOLDER:  # no mirror: PostgreSQL 18's client from the same registry
             return UPSTREAM_BACKUP_IMAGE
         return f"{folder}/{BACKUP_IMAGE_NAME}"

@@ -14,6 +14,9 @@ from generator.model.base import DnsLabel, Model, Quantity, checked, rule_error
 # LiteLLM releases before 1.84.0 have a Host-header auth bypass (CVE-2026-49468).
 MIN_LITELLM_VERSION = (1, 84, 0)
 DEFAULT_IMAGE_REPOSITORY = "ghcr.io/berriai/litellm-non_root"
+# Thinkube's Harbor is registry.<domain> (inventory/group_vars/k8s.yml: harbor_registry), project library: a
+# site without image.repository pulls the non-root image from there (Site fills it in from the domain).
+MIRROR_IMAGE = "registry.{domain}/library/litellm-non_root"
 DEFAULT_IMAGE_TAG = "v1.108.7"  # the LTS release the end-to-end tests run (PyPI litellm[proxy]==1.108.7)
 # Docker Hub registries: Thinkube pulls through Harbor, never from these.
 DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
@@ -24,7 +27,8 @@ IMAGE_REPO_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([.
 
 
 class Image(Model):
-    repository: Annotated[str, *checked(IMAGE_REPO_RE, "image repository")] = DEFAULT_IMAGE_REPOSITORY
+    # None (a bare Image): the upstream image; in a site, Thinkube's Harbor mirror registry.<domain>/library/...
+    repository: Annotated[str, *checked(IMAGE_REPO_RE, "image repository")] | None = None
     tag: str | None = DEFAULT_IMAGE_TAG
     digest: Annotated[str, *checked(DIGEST_RE, "image digest (sha256:<64 hex>)")] | None = None
     pull_policy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
@@ -58,7 +62,7 @@ class Image(Model):
 
     @property
     def reference(self) -> str:
-        ref = self.repository
+        ref = self.repository or DEFAULT_IMAGE_REPOSITORY
         if self.tag:
             ref += f":{self.tag}"
         if self.digest:

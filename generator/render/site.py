@@ -27,6 +27,9 @@ SETUP, MIGRATE, APP_STAGE = "setup", "migrate", "app"
 STAGES = (SETUP, MIGRATE, APP_STAGE)
 ARGO_WAVE = "argocd.argoproj.io/sync-wave"
 PSA_MODES = ("enforce", "audit", "warn")  # Pod Security admission: refuse, log, and tell the client
+# Outlives the tree: neither engine deletes it, not when it leaves git, not with the site (Flux: no prune, also
+# when its Kustomization is deleted; Argo CD: no prune, no delete with the Application).
+KEEP_DATA = {"kustomize.toolkit.fluxcd.io/prune": "disabled", "argocd.argoproj.io/sync-options": "Prune=false,Delete=false"}
 
 
 def render_site(name: str, site: Site, extra_resources: dict[str, bytes] | None = None) -> dict[str, bytes]:
@@ -39,7 +42,8 @@ def render_site(name: str, site: Site, extra_resources: dict[str, bytes] | None 
         return yaml_file(source, command, *docs)
 
     namespace = obj("v1", "Namespace", site.namespace,
-                    labels={f"pod-security.kubernetes.io/{mode}": site.pod_security for mode in PSA_MODES})
+                    labels={f"pod-security.kubernetes.io/{mode}": site.pod_security for mode in PSA_MODES},
+                    annotations=KEEP_DATA if site.keep_namespace else None)
     setup: dict[str, bytes] = {"namespace.yaml": out(namespace), **(extra_resources or {})}
     migrate: dict[str, bytes] = {"job.yaml": out(migration_job(site))}
     app: dict[str, bytes] = {
@@ -343,7 +347,7 @@ def hpa(site: Site) -> dict[str, Any]:
 
 
 def pvc(site: Site) -> dict[str, Any]:
-    doc = obj("v1", "PersistentVolumeClaim", "litellm-data-pvc", labels={"app": APP})
+    doc = obj("v1", "PersistentVolumeClaim", "litellm-data-pvc", labels={"app": APP}, annotations=KEEP_DATA)
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": site.persistence.size}}}
     if site.persistence.storage_class:
         spec["storageClassName"] = site.persistence.storage_class

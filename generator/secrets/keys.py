@@ -10,6 +10,14 @@ from generator.model import BOOTSTRAP_SECRET_KEYS, PROXY_ADMIN_KEY, S3_SECRET_KE
 
 ALPHANUMERIC = string.ascii_letters + string.digits
 FINGERPRINT_KEY = "_fingerprint_key"  # HMAC key for change detection; never sealed into the Secret
+# Set by `generator adopt`: the site's values are a running install's. Its name is plaintext in the sops file, so
+# the guard needs no key; internal, so it is never sealed.
+ADOPTED_KEY = "_adopted_from"
+SALT_KEY = "LITELLM_SALT_KEY"
+ADOPTED_SALT = (
+    "this site was adopted from a running install: LITELLM_SALT_KEY must stay the original's, or every model "
+    "credential LiteLLM stored in its database becomes unreadable; the generator never makes one here"
+)
 
 
 def _random(length: int, prefix: str = "") -> Callable[[], str]:
@@ -33,9 +41,11 @@ def is_internal(key: str) -> bool:
     return key.startswith("_")
 
 
-def rotation_refusal(key: str, force: bool) -> str | None:
+def rotation_refusal(key: str, force: bool, *, adopted: bool = False) -> str | None:
     """Why a key may not be rotated here, or None when rotation is safe."""
-    if key == "LITELLM_SALT_KEY":
+    if key == SALT_KEY and adopted:
+        return f"{ADOPTED_SALT} (set the original's value with 'generator secrets set' if it was lost)"
+    if key == SALT_KEY:
         return None if force else SALT_WARNING
     if key in FILLED_BY_BOOTSTRAP:
         return f"{key} belongs to a service: rotate it with 'generator bootstrap' (which updates the service too)"

@@ -20,7 +20,7 @@ from generator.inputs import read_input
 from generator.layout import Repo
 from generator.model import SECRET_KEY_RE
 from generator.platform import GIT_SOPS_FILE
-from generator.secrets.keys import FINGERPRINT_KEY, GENERATED, rotation_refusal
+from generator.secrets.keys import ADOPTED_KEY, ADOPTED_SALT, FINGERPRINT_KEY, GENERATED, SALT_KEY, rotation_refusal
 from generator.secrets.sops_file import check_sops_config, check_structure
 from generator.tools import sops
 from generator.writer import replace_file
@@ -72,11 +72,27 @@ class SecretsFile:
             return {key: "created" for key in sorted(values)}
         current = self.read()
         report = {key: "unchanged" for key in sorted(current)}
+        if ADOPTED_KEY in current and SALT_KEY not in current:
+            raise UsageError(f"{self.rel}: {ADOPTED_SALT}; set the original's value: "
+                             f"generator secrets set --site {self.site} {SALT_KEY}")
         missing = {key: make() for key, make in GENERATED.items() if key not in current}
         if missing:
             self._edit(missing)
             report.update({key: "created" for key in missing})
         return report
+
+    def adopt(self, values: dict[str, str], origin: str) -> list[str]:
+        """Create the file with a running install's values: none is generated but the fingerprint key, and the
+        marker says so (``secrets init`` and ``rotate`` then never make a salt key for it)."""
+        check_sops_config(self.repo.root)
+        if self.exists():
+            raise UsageError(f"{self.rel} exists; an adopted site starts from the original's values only")
+        if SALT_KEY not in values:
+            raise UsageError(f"{self.rel}: {ADOPTED_SALT}: the original has none")
+        data = sops.encrypt_new({**values, FINGERPRINT_KEY: GENERATED[FINGERPRINT_KEY](), ADOPTED_KEY: origin},
+                                self.rel, self.repo.root)
+        replace_file(self.path, data)
+        return sorted(values)
 
     def set(self, key: str, value: str) -> str:
         check_key_name(key)
@@ -96,8 +112,12 @@ class SecretsFile:
             self._edit(changes)
         return {k: ("unchanged" if k not in changes else "updated" if k in current else "created") for k in values}
 
+    def adopted(self) -> bool:
+        """Whether `generator adopt` made this file (its marker's name is readable without the key)."""
+        return ADOPTED_KEY in self.key_names()
+
     def rotate(self, key: str, *, force: bool) -> str:
-        refusal = rotation_refusal(key, force)
+        refusal = rotation_refusal(key, force, adopted=self.adopted())
         if refusal:
             raise UsageError(f"{self.rel}: {refusal}")
         current = self.read()

@@ -63,7 +63,7 @@ def test_site_names_complete_after_every_site_option(tmp_path: Path) -> None:
                            "sites/not-a-site/README": "no site.yaml here\n"})
     with_site = [(path, command) for path, command in commands() if isinstance(command, click.Command)
                  and any("--site" in p.opts for p in command.params if isinstance(p, click.Option))]
-    assert len(with_site) == 12, [p for p, _ in with_site]
+    assert len(with_site) == 13, [p for p, _ in with_site]
     for path, _ in with_site:
         assert complete(repo, f"generator {' '.join(path)} --site ") == ["eu-north", "eu-west", "prod"], path
         assert complete(repo, f"generator {' '.join(path)} --site eu-w") == ["eu-west"], path

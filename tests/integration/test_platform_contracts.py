@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from generator.model import image_registry
+from generator.model.workload import MIRROR_IMAGE
 from generator.tools import find
 from tests.helpers import PROJECT, build_file_tree, generator
 from tests.platform_contracts import discovery_problems, gateway_problems, image_problems, scaling_problems
@@ -57,7 +58,8 @@ def _site_objects(root: Path, name: str) -> tuple[list[dict], list[dict], list[d
         if (root / f"deploy/flux/{name}").is_dir() else []
     argocd = _build(root / f"deploy/argocd/{name}") if (root / f"deploy/argocd/{name}").is_dir() else []
     site = yaml.safe_load((root / f"sites/{name}/site.yaml").read_text())
-    mirror = image_registry(site.get("image", {}).get("repository", "ghcr.io/berriai/litellm-non_root"))
+    default = MIRROR_IMAGE.format(domain=site["domain"])  # Thinkube's Harbor of the site's domain
+    mirror = image_registry((site.get("image") or {}).get("repository") or default)
     return docs, flux, argocd, mirror
 
 

@@ -45,7 +45,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the commands", (
         "generator.status", "generator.scaffold", "generator.cluster_diff", "generator.cluster_doctor",
         "generator.doctor", "generator.generator_ref", "generator.ci_workflows", "generator.repo_init", "generator.secrets.commands", "generator.secrets.audit",
-        "bootstrap.*")),
+        "generator.adopt", "generator.adopt.*", "bootstrap.*")),
     ("the command line", ("generator.cli", "generator.cli.*")),
     ("the entry point", ("generator.__main__",)),
 ]
