@@ -39,8 +39,9 @@ key = f"{{prefix}}{{time.strftime('{KEY_TIME_FORMAT}', time.gmtime())}}-before-{
 s3.upload_file("{DUMP_FILE}", bucket, key)
 print(f"uploaded s3://{{bucket}}/{{key}}", flush=True)
 ours = re.compile(re.escape(prefix) + r"\\d{{8}}T\\d{{6}}Z-before-[A-Za-z0-9_.-]+\\.dump$")
-found = sorted(o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-               for o in page.get("Contents", []) if ours.match(o["Key"]))
+listed = {{o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+          for o in page.get("Contents", []) if ours.match(o["Key"])}}
+found = sorted(listed | {{key}})  # the dump just written counts even where a listing lags behind the write
 for old in found[:-keep]:
     s3.delete_object(Bucket=bucket, Key=old)
     print(f"removed s3://{{bucket}}/{{old}} (keeping the newest {{keep}})", flush=True)

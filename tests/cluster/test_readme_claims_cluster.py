@@ -147,7 +147,7 @@ def test_cert_fetch_reads_the_controllers_certificate_through_the_api_server(clu
         before = target.read_bytes()
         absent = generator(root, "cert", "fetch", "--site", "demo", "--controller-name", "no-such-controller",
                            "--controller-namespace", namespace, env=env)
-        assert absent.code == 1, absent.text
+        assert absent.code == 3, absent.text  # errors.ExitCode.UNREACHABLE: the cluster refused the request
         lines = absent.err.strip().splitlines()
         assert lines[0].startswith("error: kubeseal --fetch-cert failed: "), absent.err
         assert "Traceback" not in absent.text and target.read_bytes() == before
@@ -180,6 +180,7 @@ def test_site_new_fetch_cert_seals_the_new_site_for_this_clusters_controller(clu
     with controller_service(cluster, "readme-claims-sealing", "sealing-for-site-new") as relay:
         before = fingerprint(root)
         made = generator(root, "site", "new", "lab", "--domain", "lab.example.org", "--age-recipient", key.recipient,
+                         "--git-url", "ssh://git@git.example.org/platform/lab-gitops.git",
                          "--fetch-cert", "--controller-name", "sealing-for-site-new", "--controller-namespace",
                          "readme-claims-sealing", env=env)
         assert made.code == 0, made.text

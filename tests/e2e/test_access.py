@@ -274,7 +274,7 @@ def _litellm_sign_in(env: dict[str, str], userinfo: dict[str, dict]) -> dict[str
 
 def test_bootstrap_reports_stored_roles_above_the_keycloak_roles(world: World) -> None:
     ids = {user: world.admin.get_user_id(user) for user in USERS}
-    dsn = world.pg.dsn("access")
+    dsn = world.secret()["DATABASE_URL"]  # as the site's role, as the migration Job runs: it owns what it makes
     assert len(apply_migrations(dsn, migrations())) > 200  # LiteLLM 1.108.7's schema, as its migration Job leaves it
     rows = [(ids["bob"], "proxy_admin"), (ids["alice"], "proxy_admin"), (ids["nobody"], "internal_user"),
             ("default_user_id", "proxy_admin"), (ids["admin"], "internal_user_viewer")]

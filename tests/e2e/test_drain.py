@@ -34,7 +34,7 @@ DELAY = 6  # seconds the in-flight completion takes
 DRAIN_SECONDS, EXIT_SECONDS = 40, 15  # on an idle machine; rendered scaled with the load
 RETURN_SECONDS = 5  # from the last answer to the hook's return (LiteLLM's poll of its in-flight count, Python's exit)
 SECRET = {"LITELLM_MASTER_KEY": "sk-" + "d" * 40, "LITELLM_SALT_KEY": "salt-" + "d" * 20, "ADMIN_PASSWORD": "ui-pw",
-          "CLIENT_SECRET": "client-secret"}
+          "CLIENT_SECRET": "client-secret", "PROXY_ADMIN_ID": "0b7e4a52-5c1e-4d6f-9a0e-3f6b2d8c1a47"}
 
 
 def site(drain_seconds: int, exit_seconds: int) -> str:

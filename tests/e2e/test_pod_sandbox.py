@@ -21,7 +21,7 @@ from tests.servers import free_port
 pytestmark = pytest.mark.e2e
 STAND_IN = {"LITELLM_MASTER_KEY": "sk-" + "s" * 40, "LITELLM_SALT_KEY": "t" * 32, "ADMIN_PASSWORD": "u" * 20,
             "DATABASE_URL": "postgresql://unused", "CLIENT_SECRET": "v" * 20, "S3_AWS_ACCESS_KEY_ID": "w" * 20,
-            "S3_AWS_SECRET_ACCESS_KEY": "x" * 40}
+            "S3_AWS_SECRET_ACCESS_KEY": "x" * 40, "PROXY_ADMIN_ID": "0b7e4a52-5c1e-4d6f-9a0e-3f6b2d8c1a47"}
 NO_DATABASE = {"DATABASE_URL": None, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
 

@@ -35,7 +35,8 @@ PROBE_SECONDS = 5  # a probe's requests besides its pacing, idle (12 took 0.4-1.
 BOUNDARY_MARGIN = 0.5  # seconds past a minute boundary before a probe starts (the proxies' clocks are this one's)
 SYNC_PACE = 2.5  # seconds between shared requests: LiteLLM's Redis sync period (1 s) twice, and a margin
 SECRET = {"LITELLM_MASTER_KEY": "sk-" + "s" * 40, "LITELLM_SALT_KEY": "salt-" + "s" * 20, "ADMIN_PASSWORD": "ui-pw",
-          "CLIENT_SECRET": "client-secret", "REDIS_PASSWORD": "valkey-pw-7"}
+          "CLIENT_SECRET": "client-secret", "REDIS_PASSWORD": "valkey-pw-7",
+          "PROXY_ADMIN_ID": "0b7e4a52-5c1e-4d6f-9a0e-3f6b2d8c1a47"}
 
 
 def site(redis: str, replicas: int) -> str:

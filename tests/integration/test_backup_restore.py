@@ -137,15 +137,15 @@ def test_the_rendered_backup_dumps_to_the_bucket_keeps_the_newest_and_restore_br
         assert int(version.split()[2].split(".")[0]) == server, (tool, version, server)
     keys = []
     for attempt in range(3):
-        second = time.gmtime().tm_sec
         dump_log, upload_log = run_backup(world, tmp_path / f"run{attempt}")
+        second = time.gmtime().tm_sec  # the upload named its key at this second or before
         assert "pg_dump: " in dump_log and upload_log.startswith(f"uploaded s3://{BUCKET}/{PREFIX}"), upload_log
         keys.append(upload_log.split()[1].removeprefix(f"s3://{BUCKET}/"))
         if attempt < 2:
             while time.gmtime().tm_sec == second:  # keys are per second: the next run gets the next one
                 time.sleep(0.05)
     assert keys[2].endswith("-before-v1.108.7.dump"), keys
-    assert "removed s3://" in upload_log and f"(keeping the newest 2)" in upload_log
+    assert "removed s3://" in upload_log and f"(keeping the newest 2)" in upload_log, (keys, world.objects(), upload_log)
     assert world.objects() == sorted(keys[1:]), "backup.keep: 2"
 
     # 19_rollback.yaml: terminate the sessions, DROP DATABASE IF EXISTS litellm
@@ -250,7 +250,7 @@ def test_the_committed_prod_job_dumps_before_it_migrates() -> None:
     pod = job["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["wait-for-postgres", "backup-dump", "backup-upload"]
     dump, upload = pod["initContainers"][1:]
-    assert dump["image"] == "harbor.example.com/library/postgres:18-alpine"  # the site's mirror, PostgreSQL 18's client
+    assert dump["image"] == "registry.example.com/library/postgres:18-alpine"  # the site's mirror, PostgreSQL 18's client
     assert upload["image"] == pod["containers"][0]["image"]
     for container in (dump, upload):
         assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
