@@ -27,6 +27,7 @@ from generator.errors import ExitCode, GeneratorError, ServiceError, UsageError
 from generator.layout import Repo
 from generator.loader import load_site
 from generator.model import Site
+from generator.output import Format, emit
 from generator.secrets.store import SecretsFile
 from generator.tools import pg_restore
 
@@ -141,7 +142,10 @@ class Database:
 
 
 def run_restore(repo: Repo, site_name: str, *, key: str | None = None, dry_run: bool = False,
-                timeout: float = DEFAULT_TIMEOUT, restore_timeout: float = 3600, out: TextIO = sys.stdout) -> int:
+                timeout: float = DEFAULT_TIMEOUT, restore_timeout: float = 3600, out: TextIO = sys.stdout,
+                output: Format = "table") -> int:
+    """Restore the chosen backup (the newest, or ``key``). With ``output`` json or yaml, stdout holds the backups'
+    rows (the one chosen marked) and the plan's lines go to stderr."""
     site = load_site(repo, site_name)
     if not site.backup_enabled:
         raise UsageError(f"site {site_name}: backups are off (backup.enabled, or cache.enabled: no bucket); "
@@ -152,18 +156,17 @@ def run_restore(repo: Repo, site_name: str, *, key: str | None = None, dry_run: 
     values = store.read()
     bucket = BackupBucket(site, values, timeout)
     backups = bucket.list()
-    print(f"backups in {bucket.where} (newest first):", file=out)
-    for backup in backups:
-        print(f"  {backup.line()}", file=out)
+    wanted = (key if key.startswith(bucket.prefix) else bucket.prefix + key) if key else None
+    matches = [b for b in backups if b.key == wanted] if wanted else backups[:1]
+    chosen = matches[0] if matches else None
+    rows = [{"key": b.key, "size": b.size, "modified": b.modified, "chosen": b is chosen} for b in backups]
+    emit(rows, output, lambda: "\n".join([f"backups in {bucket.where} (newest first):",
+                                           *(f"  {b.line()}" for b in backups)]), out)
+    out = out if output == "table" else sys.stderr  # the plan's lines: beside the table, or apart from the rows
     if not backups:
         raise RestoreFailed(f"no backup in {bucket.where}: nothing to restore; nothing changed")
-    chosen = backups[0]
-    if key:
-        wanted = key if key.startswith(bucket.prefix) else bucket.prefix + key
-        matches = [b for b in backups if b.key == wanted]
-        if not matches:
-            raise RestoreFailed(f"--from {key}: no such backup in {bucket.where} (listed above); nothing changed")
-        chosen = matches[0]
+    if chosen is None:
+        raise RestoreFailed(f"--from {key}: no such backup in {bucket.where} (listed above); nothing changed")
     database, role = site.postgres.database, site.postgres.role
     db = Database(site, values, timeout)
     sessions = db.sessions(database)

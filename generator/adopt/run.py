@@ -25,6 +25,7 @@ from generator.adopt.takeover import takeover_steps
 from generator.errors import SiteError, UsageError
 from generator.layout import SITE_NAME, Repo
 from generator.model import Site
+from generator.output import Format, emit
 from generator.tools.kubectl import Cluster
 from generator.yamlio import dump
 
@@ -42,6 +43,7 @@ class AdoptRequest:
     recipients: tuple[str, ...] = ()
     cert: Path | None = None
     dry_run: bool = False
+    output: Format = "table"  # -o: the report as a table, or its rows as JSON or YAML (the other lines on stderr)
 
 
 @dataclass(frozen=True)
@@ -111,27 +113,42 @@ def run_adopt(repo: Repo, request: AdoptRequest, out: TextIO = sys.stdout) -> in
         raise SiteError(secret.shown, f"has no {', '.join(required_s3(adoption))}: the cache needs the original's "
                         "S3 credentials", field=f"{secret.ident} data", line=secret.line("data"))
     steps = takeover_steps(originals, site)
-    _report(adoption, steps, out)
+    notes = out if request.output == "table" else sys.stderr  # with -o json|yaml, stdout holds the rows alone
+    report = _report(adoption, steps)
+    if request.output != "table":
+        emit(report_rows(adoption, steps), request.output, lambda: report, out)
+    elif report:
+        print(report, file=out)
     if request.dry_run:
         print(f"dry run: would write {shown} and sites/{request.site}/secrets.sops.yaml "
-              f"({len(adoption.secrets)} keys of {SECRET})", file=out)
+              f"({len(adoption.secrets)} keys of {SECRET})", file=notes)
         return 1 if adoption.left else 0
-    _write(repo, request, text, adoption, originals, out)
+    _write(repo, request, text, adoption, originals, notes)
     print(f"next: run the 'before' commands, generator render --site {request.site}, review and commit; "
-          "run the 'after' commands once the first sync is healthy", file=out)
+          "run the 'after' commands once the first sync is healthy", file=notes)
     return 1 if adoption.left else 0
 
 
-def _report(adoption: Adoption, steps: list, out: TextIO) -> None:
+def report_rows(adoption: Adoption, steps: list) -> list[dict[str, str]]:
+    """The report's rows, in the table's order: what changed, what each object needs (and the command), what was
+    left behind."""
+    return ([{"status": "changed", "where": n.where, "what": n.what, "command": ""} for n in adoption.changed]
+            + [{"status": s.when, "where": "", "what": s.what, "command": s.command} for s in steps]
+            + [{"status": "left", "where": n.where, "what": n.what, "command": ""} for n in adoption.left])
+
+
+def _report(adoption: Adoption, steps: list) -> str:
+    lines = []
     for note in adoption.changed:
-        print(f"changed   {note.where}: {note.what}", file=out)
+        lines.append(f"changed   {note.where}: {note.what}")
     for step in steps:
-        print(step.line(), file=out)
+        lines.append(step.line())
     for note in adoption.left:
-        print(f"left      {note.where}: {note.what}", file=out)
+        lines.append(f"left      {note.where}: {note.what}")
     if adoption.left:
-        print(f"{len(adoption.left)} item(s) of the original are not in the site: carry them by hand or accept "
-              "their loss", file=out)
+        lines.append(f"{len(adoption.left)} item(s) of the original are not in the site: carry them by hand or "
+                     "accept their loss")
+    return "\n".join(lines)
 
 
 def _write(repo: Repo, request: AdoptRequest, text: str, adoption: Adoption, originals: Originals,

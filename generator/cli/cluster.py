@@ -92,20 +92,23 @@ def bootstrap(ctx: click.Context, site: str, dry_run: bool, offline: bool, only:
 @click.command(epilog=examples(
     "generator restore --site prod --dry-run           # list the backups, print the plan",
     "generator restore --site prod                     # the newest backup",
-    "generator restore --site prod --from backups/20261205T090000Z-before-v1.108.7.dump"))
+    "generator restore --site prod --from backups/20261205T090000Z-before-v1.108.7.dump",
+    "generator restore --site prod --dry-run -o json   # the backups as rows, the chosen one marked"))
 @click.option("--site", required=True, metavar="NAME", shell_complete=complete_site)
 @click.option("--from", "key", metavar="KEY", help="The backup to restore (a key listed by the command); default: the newest.")
 @click.option("--dry-run", is_flag=True, help="List the backups and print the plan; change nothing.")
 @click.option("--timeout", type=click.FloatRange(1, 600), default=15.0, show_default=True, metavar="SECONDS",
               help="PostgreSQL and S3 must connect and answer each request within this.")
+@output_option
 @click.pass_context
-def restore(ctx: click.Context, site: str, key: str | None, dry_run: bool, timeout: float) -> None:
+def restore(ctx: click.Context, site: str, key: str | None, dry_run: bool, timeout: float, output: Format) -> None:
     """Restore the site's database from a backup the migration Job took (pg_restore into a new database, then swap).
 
     Reads the backups with the site's S3 keys (its sops file) and restores with POSTGRES_ADMIN_USERNAME/PASSWORD
     (or _POSTGRES_ADMIN_* in the sops file). A database already there is renamed <db>_before_restore_<time>, never
-    dropped. Exit 2 with nothing changed when the backup is missing or unreadable or a service cannot be reached.
+    dropped. Nothing changes on a failure: exit 2 when the backup is missing or unreadable, 3 when a service cannot
+    be reached.
     """
     from bootstrap.restore import run_restore
 
-    ctx.exit(run_restore(repo_of(ctx), site, key=key, dry_run=dry_run, timeout=timeout))
+    ctx.exit(run_restore(repo_of(ctx), site, key=key, dry_run=dry_run, timeout=timeout, output=output))

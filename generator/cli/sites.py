@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from generator.cli.common import cluster_options, complete_site, examples, repo_of
+from generator.cli.common import cluster_options, complete_site, examples, output_option, repo_of
 from generator.errors import UsageError
 
 
@@ -150,7 +150,8 @@ def ci_init(ctx: click.Context, provider: str, generator_git: str, generator_ref
 @click.command(epilog=examples(
     "generator adopt --site home --context thinkube --age-recipient age1... --cert sealing-cert.pem",
     "kubectl -n litellm get secret,configmap,deployment,service,httproute,ingress,pvc -o yaml > litellm.yaml",
-    "generator adopt --site home --from-manifests litellm.yaml --dry-run"))
+    "generator adopt --site home --from-manifests litellm.yaml --dry-run",
+    "generator adopt --site home --from-manifests litellm.yaml --dry-run -o json   # the report's rows"))
 @click.option("--site", required=True, metavar="NAME", shell_complete=complete_site,
               help="The new site's name (sites/NAME; the names taken are offered).")
 @click.option("--from-manifests", "manifests", type=click.Path(dir_okay=False, path_type=Path, readable=False),
@@ -162,9 +163,10 @@ def ci_init(ctx: click.Context, provider: str, generator_git: str, generator_ref
               help="Who may decrypt the site's secrets (repeatable); adds the site's rule to .sops.yaml.")
 @click.option("--cert", type=click.Path(path_type=Path, readable=False), help="The sealing certificate (PEM).")
 @click.option("--dry-run", is_flag=True, help="Report what would be mapped and written; write nothing.")
+@output_option
 @click.pass_context
 def adopt(ctx: click.Context, site: str, manifests: Path | None, kubeconfig: Path | None, context: str | None,
-          namespace: str | None, recipients: tuple[str, ...], cert: Path | None, dry_run: bool) -> None:
+          namespace: str | None, recipients: tuple[str, ...], cert: Path | None, dry_run: bool, output: str) -> None:
     """Take over a LiteLLM that Thinkube's playbooks deployed: its site file and its secrets, unchanged.
 
     Exit 0 when everything was carried, 1 when something was left behind (listed with file and line),
@@ -176,4 +178,5 @@ def adopt(ctx: click.Context, site: str, manifests: Path | None, kubeconfig: Pat
     if manifests is not None and (kubeconfig or context):
         raise click.UsageError("--from-manifests reads a saved dump: --kubeconfig and --context go without it")
     live = None if manifests is not None else Cluster(kubeconfig, context)
-    ctx.exit(run_adopt(repo_of(ctx), AdoptRequest(site, manifests, live, namespace, recipients, cert, dry_run)))
+    ctx.exit(run_adopt(repo_of(ctx), AdoptRequest(site, manifests, live, namespace, recipients, cert, dry_run,
+                                                  output)))  # type: ignore[arg-type] - click's choice

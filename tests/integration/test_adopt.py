@@ -9,9 +9,10 @@ hostile or partial dumps are exit 2 with one line and nothing written; an adopte
 from __future__ import annotations
 
 import base64
-import re
 import hashlib
+import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -129,6 +130,15 @@ def test_an_upgraded_install_lists_the_old_ingress_with_its_command(world, tmp_p
     assert "Ingress litellm/litellm: replaced by the HTTPRoute litellm-route" in adopted.out
     assert "kubectl -n litellm delete ingress litellm" in adopted.out
     assert not (world[0] / "sites/home").exists(), "a dry run writes nothing"
+
+    as_json = _adopt(world, dump, "--dry-run", "-o", "json")  # the same report, as rows: stdout holds them alone
+    assert as_json.code == 1, as_json.text
+    rows = json.loads(as_json.out)
+    assert {"status": "after", "where": "", "what": next(r["what"] for r in rows if "Ingress litellm/litellm" in r["what"]),
+            "command": "kubectl -n litellm delete ingress litellm"} in rows, rows
+    assert {r["status"] for r in rows} >= {"before", "after", "left"} and "dry run: would write" in as_json.err
+    assert len(rows) == sum(1 for line in adopted.out.splitlines() if not line.startswith((" ", "dry run:"))
+                            and "item(s) of the original" not in line), (rows, adopted.out)
 
 
 def _hostile(tmp_path: Path, case: str) -> tuple[Path, str]:

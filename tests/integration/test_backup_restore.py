@@ -11,6 +11,7 @@ migrations, tests/litellm_schema.py) with a row in every table. Then the databas
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -161,6 +162,10 @@ def test_the_rendered_backup_dumps_to_the_bucket_keeps_the_newest_and_restore_br
     assert [ln.split()[0] for ln in lines[1:3]] == sorted(keys[1:], reverse=True)
     assert lines[3] == (f"would restore  s3://{BUCKET}/{keys[2]} into database litellm, every object owned by litellm")
     assert lines[-1] == "dry run: nothing changed" and "litellm" not in world.databases()
+    as_rows = world.run("restore", "--site", SITE, "--dry-run", "-o", "json")  # the backups as rows, stdout alone
+    assert as_rows.code == 0, as_rows.text
+    assert [(r["key"], r["chosen"]) for r in json.loads(as_rows.out)] == [(keys[2], True), (keys[1], False)]
+    assert as_rows.err.splitlines()[-1] == "dry run: nothing changed"
 
     restored = world.run("restore", "--site", SITE)
     assert restored.code == 0, restored.text
