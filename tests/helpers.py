@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -133,3 +134,46 @@ def sops_decrypt(path: Path, identity: str) -> dict[str, str]:
                          env={**os.environ, "SOPS_AGE_KEY": identity, "SOPS_DISABLE_VERSION_CHECK": "1"})
     assert out.returncode == 0, out.stderr.decode()
     return json.loads(out.stdout)
+
+
+def on_pty(command: list[str], cwd: Path, *, stream: str = "stdout", env: dict[str, str] | None = None
+           ) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    """Run ``command`` with its ``stream`` (stdout or stderr) on a pseudo-terminal and the other one piped; the
+    finished process and what the terminal received."""
+    leader, follower = pty.openpty()
+    try:
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, stream: follower}
+        done = subprocess.run(command, cwd=cwd, env={**os.environ, **(env or {})}, timeout=300, **pipes)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the follower is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+    return done, b"".join(chunks).decode(errors="replace")
+
+
+def file_digests(root: Path) -> dict[str, str]:
+    """path -> sha256 of every file under ``root`` but the generator's own caches: what a refused command must
+    leave as it was."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and ".generator" not in p.parts}
+
+
+def empty_repository(tmp_path: Path):  # noqa: ANN201 - (root, age key, sealing certificate, env)
+    """A repository with no site yet (the engines' git credential the operator's own), an age key and a sealing
+    certificate: where site new and adopt start."""
+    from tests.keys import age_key, sealing_pair
+
+    root = tmp_path / "repo"
+    (root / "sites").mkdir(parents=True)
+    (root / "platform.yaml").write_text(EXTERNAL_GIT)  # the new sites' ssh:// repository: the engines' own credential
+    key = age_key()
+    cert, _ = sealing_pair(tmp_path / "keys")
+    return root, key, cert, {"SOPS_AGE_KEY": key.identity}

@@ -9,7 +9,6 @@ hostile or partial dumps are exit 2 with one line and nothing written; an adopte
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import re
@@ -23,25 +22,14 @@ from generator.adopt.mapping import SETTINGS_KEYS
 from generator.secrets.keys import ADOPTED_KEY, FINGERPRINT_KEY
 from generator.tools import find
 from tests import thinkube_original as original
-from tests.helpers import EXTERNAL_GIT, generator, sops_decrypt
-from tests.keys import age_key, sealing_pair
+from tests.helpers import empty_repository, file_digests, generator, sops_decrypt
 
 pytestmark = pytest.mark.tools
 
 
-def _tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and ".generator" not in p.parts}
-
-
 @pytest.fixture
 def world(tmp_path: Path):
-    root = tmp_path / "repo"
-    (root / "sites").mkdir(parents=True)
-    (root / "platform.yaml").write_text(EXTERNAL_GIT)
-    key = age_key()
-    cert, _ = sealing_pair(tmp_path / "keys")
-    return root, key, cert, {"SOPS_AGE_KEY": key.identity}
+    return empty_repository(tmp_path)
 
 
 def _adopt(world, dump: Path, *extra: str, site: str = "home"):  # noqa: ANN001, ANN202
@@ -194,14 +182,14 @@ HOSTILE = ["missing-secret", "not-base64", "binary-value", "no-salt-key", "confi
 @pytest.mark.parametrize("case", HOSTILE)
 def test_bad_or_partial_input_is_one_line_exit_2_and_nothing_written(world, tmp_path: Path, case: str) -> None:  # noqa: ANN001
     root = world[0]
-    before = _tree(root)
+    before = file_digests(root)
     path, expect = _hostile(tmp_path, case)
     result = _adopt(world, path)
     assert result.code == 2, (case, result.text)
     assert result.err.startswith("error: ") and result.err.count("\n") == 1, (case, result.err)
     assert str(path) in result.err and expect in result.err, (case, result.err)
     assert "Traceback" not in result.text
-    assert _tree(root) == before, f"{case}: something was written"
+    assert file_digests(root) == before, f"{case}: something was written"
 
 
 def test_an_adopted_site_never_gets_a_generated_salt_key(world, tmp_path: Path) -> None:  # noqa: ANN001
@@ -265,8 +253,8 @@ def test_a_cluster_that_cannot_be_read_is_exit_3_and_nothing_written(world, tmp_
               "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}]}
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(config))
-    before = _tree(root)
+    before = file_digests(root)
     result = generator(root, "adopt", "--site", "home", "--kubeconfig", str(kubeconfig), "--age-recipient",
                        key.recipient, "--cert", str(cert), env=env)
     assert result.code == 3 and result.err.startswith("error: kubectl get secret litellm-secrets"), result.text
-    assert result.err.count("\n") == 1 and _tree(root) == before
+    assert result.err.count("\n") == 1 and file_digests(root) == before

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import signal
 import subprocess
@@ -19,7 +18,7 @@ import yaml
 
 from generator.cli import cli
 from generator.errors import EXIT_MEANINGS, ExitCode
-from tests.helpers import PROJECT, build_file_tree, copy_repo, generator
+from tests.helpers import PROJECT, build_file_tree, copy_repo, generator, on_pty
 from tests.servers import free_port, scaled
 
 GENERATOR = PROJECT / ".venv" / "bin" / "generator"
@@ -163,24 +162,9 @@ def test_o_json_and_yaml_hold_the_rows_of_the_table(tmp_path: Path, output: str)
 
 def on_terminal(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
     """stdout of the command on a pseudo-terminal."""
-    leader, follower = pty.openpty()
-    try:
-        done = subprocess.run([str(GENERATOR), *args], cwd=repo, stdout=follower, stderr=subprocess.PIPE,
-                              env={**os.environ, **(env or {})}, timeout=300)
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the follower is closed and drained
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(leader)
+    done, shown = on_pty([str(GENERATOR), *args], repo, env=env)
     assert done.returncode == 0, done.stderr
-    return b"".join(chunks).decode()
+    return shown
 
 
 def test_marks_and_colour_on_a_terminal_only_and_no_colour_under_no_color(tmp_path: Path) -> None:

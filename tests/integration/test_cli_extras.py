@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import pty
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from generator import __version__
-from tests.helpers import PROJECT, copy_repo, generator
+from tests.helpers import PROJECT, copy_repo, generator, on_pty
 
 pytestmark = pytest.mark.tools
 GENERATOR = PROJECT / ".venv" / "bin" / "generator"
@@ -42,23 +41,9 @@ def test_completion_answers_with_commands_and_options() -> None:
 def _stderr_of(repo: Path, *args: str, tty: bool) -> str:
     if not tty:
         return generator(repo, *args).err
-    leader, follower = pty.openpty()
-    try:
-        done = subprocess.run([str(GENERATOR), *args], cwd=repo, stderr=follower, stdout=subprocess.PIPE, timeout=300)
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the follower is closed and drained
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(leader)
+    done, shown = on_pty([str(GENERATOR), *args], repo, stream="stderr")
     assert done.returncode == 0
-    return b"".join(chunks).decode(errors="replace")
+    return shown
 
 
 def test_progress_only_on_a_terminal(tmp_path: Path) -> None:

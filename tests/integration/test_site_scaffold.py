@@ -4,7 +4,6 @@ takes a site out of the tree and the fleet."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pty
 import subprocess
@@ -14,25 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import EXTERNAL_GIT, build_file_tree, generator
-from tests.keys import age_key, sealing_pair
+from tests.helpers import build_file_tree, empty_repository, file_digests, generator
 
 pytestmark = pytest.mark.tools
 
 
-def _tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and ".generator" not in p.parts}
-
-
 @pytest.fixture
 def world(tmp_path: Path):
-    root = tmp_path / "repo"
-    (root / "sites").mkdir(parents=True)
-    (root / "platform.yaml").write_text(EXTERNAL_GIT)  # the new sites' ssh:// repository: the engines' own credential
-    key = age_key()
-    cert, _ = sealing_pair(tmp_path / "keys")
-    return root, key, cert, {"SOPS_AGE_KEY": key.identity}
+    return empty_repository(tmp_path)
 
 
 def test_a_new_site_renders_and_validates_with_no_edit(world) -> None:  # noqa: ANN001
@@ -51,23 +39,23 @@ def test_a_new_site_renders_and_validates_with_no_edit(world) -> None:  # noqa: 
     validated = generator(root, "validate", "--all", env=env)
     assert validated.code == 0, validated.text
 
-    before = _tree(root)
+    before = file_digests(root)
     again = generator(root, "site", "new", "alpha", "--domain", "alpha.example.org", "--age-recipient", key.recipient,
                       "--cert", str(cert), "--wave", "1", env=env)
     assert again.code == 0, again.text
     assert "unchanged sites/alpha/site.yaml" in again.out and "nothing to do" in again.out, again.out
-    assert _tree(root) == before
+    assert file_digests(root) == before
 
 
 def test_a_copy_keeps_the_fleet_repository_and_takes_the_new_domain(world) -> None:  # noqa: ANN001
     root, key, cert, env = world
     assert generator(root, "site", "new", "alpha", "--domain", "alpha.example.org", "--age-recipient", key.recipient,
                      "--cert", str(cert), env=env).code == 0
-    before = _tree(root)
+    before = file_digests(root)
     # alpha's rule names alpha's file only: without a recipient, beta's secrets have no rule
     refused = generator(root, "site", "new", "beta", "--domain", "beta.example.net", "--from", "alpha", env=env)
     assert refused.code == 2 and "no creation rule matches sites/beta/secrets.sops.yaml" in refused.err, refused.text
-    assert _tree(root) == before and not (root / "sites/beta").exists()
+    assert file_digests(root) == before and not (root / "sites/beta").exists()
 
     made = generator(root, "site", "new", "beta", "--domain", "beta.example.net", "--from", "alpha",
                      "--age-recipient", key.recipient, env=env)
@@ -99,27 +87,27 @@ def test_a_copy_keeps_the_fleet_repository_and_takes_the_new_domain(world) -> No
 ])
 def test_bad_input_exits_2_and_writes_nothing(world, args: list[str], words: str) -> None:  # noqa: ANN001
     root, _, _, env = world
-    before = _tree(root)
+    before = file_digests(root)
     result = generator(root, *args, env=env)
     assert result.code == 2 and words in result.err, result.text
-    assert result.err.strip().count("\n") == 0 and _tree(root) == before
+    assert result.err.strip().count("\n") == 0 and file_digests(root) == before
 
 
 def test_an_existing_site_is_never_overwritten(world) -> None:  # noqa: ANN001
     root, key, cert, env = world
     build_file_tree(root, {"sites/alpha/site.yaml": "domain: alpha.example.org\n"})
-    before = _tree(root)
+    before = file_digests(root)
     result = generator(root, "site", "new", "alpha", "--domain", "alpha.example.org", "--age-recipient", key.recipient,
                        "--cert", str(cert), env=env)
     assert result.code == 2 and "sites/alpha/site.yaml exists" in result.err, result.text
-    assert _tree(root) == before
+    assert file_digests(root) == before
 
 
 def test_a_failure_halfway_leaves_nothing_behind(world) -> None:  # noqa: ANN001
     root, key, cert, env = world
     build_file_tree(root, {".sops.yaml": "# the team's rules\ncreation_rules:\n  - path_regex: other/.*\n    age: " +
                            key.recipient + "\n"})
-    before = _tree(root)
+    before = file_digests(root)
     # no age key in the environment: the sops file is made (public keys suffice), then sealing cannot decrypt it
     result = generator(root, "site", "new", "gamma", "--domain", "gamma.example.org", "--age-recipient", key.recipient,
                        "--cert", str(cert), env={"SOPS_AGE_KEY": "", "SOPS_AGE_KEY_FILE": str(root / "none")})
@@ -129,7 +117,7 @@ def test_a_failure_halfway_leaves_nothing_behind(world) -> None:  # noqa: ANN001
     assert result.err == (f"error: sites/gamma/secrets.sops.yaml: cannot decrypt: no age key available decrypts it "
                           f"(recipients: {key.recipient}); SOPS_AGE_KEY_FILE names {root / 'none'}, which does not "
                           f"exist\n"), result.err
-    assert _tree(root) == before, "a failed site new left files behind"
+    assert file_digests(root) == before, "a failed site new left files behind"
     assert (root / ".sops.yaml").read_text().startswith("# the team's rules")
 
 
@@ -137,15 +125,15 @@ def test_remove_asks_first(world) -> None:  # noqa: ANN001
     root, key, cert, env = world
     assert generator(root, "site", "new", "alpha", "--domain", "alpha.example.org", "--age-recipient", key.recipient,
                      "--cert", str(cert), env=env).code == 0
-    before = _tree(root)
+    before = file_digests(root)
     # at a terminal it asks, and "n" keeps everything
     declined = _at_a_terminal(root, ["site", "remove", "alpha"], "n\n", env)
     assert "remove site alpha, its secrets file and its rendered outputs? [y/N]" in declined and "aborted" in declined
-    assert _tree(root) == before
+    assert file_digests(root) == before
     # without one (a script, CI) there is nobody to ask: it says what to do, and keeps everything
     piped = generator(root, "site", "remove", "alpha", stdin="y\n", env=env)
     assert (piped.code, piped.err) == (2, "error: site remove alpha: no terminal to confirm on; rerun with --yes\n")
-    assert _tree(root) == before
+    assert file_digests(root) == before
 
 
 def _at_a_terminal(root: Path, args: list[str], typed: str, env: dict[str, str]) -> str:
